@@ -1,0 +1,99 @@
+# gotuned — a control plane for the Go scheduler. See README.md.
+#
+#   make run     install what is missing, build, start on 127.0.0.1:8080
+#   make test    install what is missing, build, run every suite
+#   make asan    the unit and HTTP suites under ASan + UBSan
+#   make all     build only (needs the -dev packages; `make deps` installs them)
+#
+# CFLAGS, CC, PREFIX, DESTDIR and O (the build folder) may be overridden.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+O       ?= build
+CFLAGS  ?= -O2 -g
+LISTEN  ?= 127.0.0.1:8080
+DATA_DIR ?= ./var
+
+PKGS     := libmicrohttpd jansson sqlite3 libcgroup
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wconversion
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I$(O) $(CPPFLAGS)
+ALL_CFLAGS   = $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+TEST_LIBS    = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ifneq ($(V),1)
+Q  = @
+QCC = @printf '  CC      %s\n' $@;
+QLD = @printf '  LD      %s\n' $@;
+QGEN = @printf '  GEN     %s\n' $@;
+endif
+
+LIB_SRC  := $(wildcard tuner/*.c store/*.c api/*.c cgroup/*.c) \
+            $(filter-out server/main.c,$(wildcard server/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/web_assets.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
+WEB_FILES := $(sort $(wildcard web/*))
+
+.PHONY: all run test unit http e2e asan deps install clean
+all: $(O)/gotuned $(O)/unit-tests
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(QCC)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The dashboard is compiled into the binary: tools/embed turns web/ into C.
+$(O)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) -std=c11 -O1 -o $@ $<
+$(O)/web_assets.c: $(O)/tools/embed $(WEB_FILES)
+	$(QGEN)$(O)/tools/embed $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+$(O)/web_assets.o: $(O)/web_assets.c
+	$(QCC)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(O)/gotuned: $(LIB_OBJ) $(O)/server/main.o
+	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
+	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(DATA_DIR)
+	exec $(O)/gotuned --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# Every suite; cmocka prints its summary on stderr, hence 2>&1.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit http e2e
+	@$(MAKE) --no-print-directory asan
+
+unit: $(O)/unit-tests
+	$(O)/unit-tests 2>&1
+
+http: $(O)/gotuned
+	GOTUNED_BIN=$(abspath $(O)/gotuned) node --test --test-concurrency=1 tests/http/ 2>&1
+
+e2e: $(O)/gotuned
+	GOTUNED_BIN=$(abspath $(O)/gotuned) node --test --test-concurrency=1 tests/e2e/ 2>&1
+
+asan:
+	@$(MAKE) --no-print-directory O=build-asan \
+	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
+	    LDFLAGS='-fsanitize=address,undefined' unit http
+
+install: $(O)/gotuned
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(O)/gotuned $(DESTDIR)$(PREFIX)/bin/gotuned
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

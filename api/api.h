@@ -1,0 +1,66 @@
+/*
+ * api.h — the JSON REST API. The only layer that knows JSON and HTTP status
+ * codes: it decodes and validates a request, calls tuner/ and store/, and
+ * encodes the answer. server/ hands it a parsed request and sends back
+ * whatever response it fills in.
+ *
+ * Every rejected request gets {"error":{"code","message","field"}} and
+ * changes nothing.
+ */
+#ifndef GOTUNED_API_H
+#define GOTUNED_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define API_MAX_SAMPLES 1000            /* samples in one JSON batch */
+#define API_MAX_TEXT_SAMPLES 10000      /* SCHED lines in one text push */
+#define API_MAX_REJECTIONS 10           /* rejections listed in a text answer */
+
+typedef struct api_ctx {
+    store *store;
+    size_t max_body;                    /* for messages; server/ enforces it */
+    int64_t (*now_ms)(void);            /* wall clock; replaceable in tests */
+} api_ctx;
+
+/* One request as server/ sees it. The lookups return NULL when absent;
+ * query values arrive percent-decoded. */
+typedef struct api_request {
+    const char *method;
+    const char *path;                   /* without the query string */
+    const char *body;
+    size_t body_len;
+    const char *(*query)(void *conn, const char *key);
+    const char *(*header)(void *conn, const char *key);
+    void *conn;
+} api_request;
+
+typedef struct api_response {
+    int status;
+    char *body;                         /* malloc'd, or NULL when static_body is used */
+    size_t len;
+    const unsigned char *static_body;   /* borrowed (compiled-in files) */
+    const char *content_type;
+    const char *cache_control;
+    char etag[STORE_ID_MAX + 32];       /* "" = none */
+    char allow[64];                     /* "" = none */
+} api_response;
+
+/* Handles one request and fills *resp. Never fails: internal errors become
+ * 500 or 503 answers. The caller frees resp->body. */
+void api_handle(api_ctx *ctx, const api_request *req, api_response *resp);
+
+/* Fills *resp with a JSON error, for errors that server/ detects itself
+ * (413 before the body is read). */
+void api_error_response(api_response *resp, int status, const char *code,
+                        const char *message, const char *field);
+
+/* Calls cb for every route the server serves ("GET", "/api/v1/agents/{id}"),
+ * the dashboard's "/" included; the openapi test compares them with
+ * docs/openapi.yaml. */
+void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud);
+
+#endif

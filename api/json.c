@@ -1,0 +1,637 @@
+/*
+ * json.c — replies, request helpers and the JSON shapes of config, policy,
+ * sample, agent, version and recommendation.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+
+/* ---------------------------------------------------------------- replies */
+
+static void set_body(api_response *r, int status, json_t *body)
+{
+    r->status = status;
+    r->content_type = "application/json";
+    r->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    r->len = r->body ? strlen(r->body) : 0;
+    json_decref(body);
+    if (!r->body) {
+        /* Only out of memory can get here; a fixed text still answers. */
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\",\"field\":null}}";
+        r->status = 500;
+        r->static_body = (const unsigned char *)oom;
+        r->len = sizeof oom - 1;
+    }
+}
+
+void reply_json(api_call *c, int status, json_t *body)
+{
+    set_body(c->resp, status, body ? body : json_object());
+}
+
+void reply_empty(api_call *c, int status)
+{
+    c->resp->status = status;
+    c->resp->body = NULL;
+    c->resp->len = 0;
+}
+
+void api_error_response(api_response *resp, int status, const char *code,
+                        const char *message, const char *field)
+{
+    json_t *err = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message",
+                            message, "field", field);
+    set_body(resp, status, err);
+}
+
+void reply_error(api_call *c, int status, const char *code, const char *field,
+                 const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->resp->body) {
+        free(c->resp->body);
+        c->resp->body = NULL;
+    }
+    api_error_response(c->resp, status, code, msg, field);
+}
+
+void reply_store_error(api_call *c, int rc, const char *what)
+{
+    switch (rc) {
+    case -ENOENT:
+        reply_error(c, 404, "not_found", NULL, "%s not found", what);
+        break;
+    case -ESTALE:
+        reply_error(c, 409, "conflict", NULL,
+                    "%s changed while this request ran; read it again and retry", what);
+        break;
+    case -ENOSPC:
+        reply_error(c, 503, "unavailable", NULL, "the agent limit is reached");
+        break;
+    default:
+        reply_error(c, 500, "internal", NULL, "the store failed (%s); see the server log",
+                    strerror(-rc));
+    }
+}
+
+/* ------------------------------------------------------- request helpers */
+
+bool api_valid_id(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return false;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (n >= STORE_ID_MAX)
+            return false;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* True when the Content-Type header names mime (parameters ignored). */
+static bool content_type_is(api_call *c, const char *mime)
+{
+    const char *ct = c->req->header(c->req->conn, "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strlen(mime);
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, mime, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+int decode_body(api_call *c, bool allow_empty, json_t **out)
+{
+    if (c->req->body_len == 0 && allow_empty) {
+        *out = json_object();
+        return 0;
+    }
+    if (!content_type_is(c, "application/json")) {
+        reply_error(c, 415, "unsupported_media_type", NULL,
+                    "this route takes application/json");
+        return -1;
+    }
+    json_error_t err;
+    json_t *j = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        reply_error(c, 400, "malformed_json", NULL, "malformed JSON at line %d column %d: %s",
+                    err.line, err.column, err.text);
+        return -1;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        reply_error(c, 400, "malformed_json", NULL, "the body must be a JSON object");
+        return -1;
+    }
+    *out = j;
+    return 0;
+}
+
+int query_int(api_call *c, const char *key, long long def, long long min,
+              long long max, long long *out)
+{
+    const char *v = c->req->query(c->req->conn, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    bool digits = (v[0] >= '0' && v[0] <= '9') ||
+                  (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
+    if (!digits || *end != '\0' || errno || n < min || n > max) {
+        reply_error(c, 400, "bad_request", key, "%s must be an integer from %lld to %lld",
+                    key, min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int query_id(api_call *c, const char *key, const char **out)
+{
+    const char *v = c->req->query(c->req->conn, key);
+    if (v && !api_valid_id(v)) {
+        reply_error(c, 400, "bad_request", key,
+                    "%s must match [A-Za-z0-9._-]{1,128}", key);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------ field readers */
+
+/* "path.key", or "key" at the top level; cut to fit (names are short). */
+static void field_name(char *buf, size_t len, const char *path, const char *key)
+{
+    int w = path && *path ? snprintf(buf, len, "%s.%s", path, key)
+                          : snprintf(buf, len, "%s", key);
+    if (w < 0)
+        buf[0] = '\0';
+}
+
+int get_int(api_call *c, json_t *obj, const char *path, const char *key,
+            long long min, long long max, bool null_ok, long long *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present)
+        *present = false;
+    if (!v || (null_ok && json_is_null(v)))
+        return 0;
+    char name[160];
+    field_name(name, sizeof name, path, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        reply_error(c, 422, "invalid", name, "%s must be an integer from %lld to %lld", name,
+                    min, max);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    if (present)
+        *present = true;
+    return 0;
+}
+
+int get_real(api_call *c, json_t *obj, const char *path, const char *key,
+             double min, double max, bool null_ok, double *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present)
+        *present = false;
+    if (!v || (null_ok && json_is_null(v)))
+        return 0;
+    char name[160];
+    field_name(name, sizeof name, path, key);
+    double d = json_number_value(v);
+    if (!json_is_number(v) || !isfinite(d) || d < min || d > max) {
+        reply_error(c, 422, "invalid", name, "%s must be a number from %g to %g", name, min,
+                    max);
+        return -1;
+    }
+    *out = d;
+    if (present)
+        *present = true;
+    return 0;
+}
+
+int get_str(api_call *c, json_t *obj, const char *path, const char *key,
+            size_t maxlen, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    char name[160];
+    field_name(name, sizeof name, path, key);
+    if (!json_is_string(v) || json_string_length(v) > maxlen ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        reply_error(c, 422, "invalid", name, "%s must be a string of at most %zu bytes", name,
+                    maxlen);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int check_keys(api_call *c, json_t *obj, const char *path, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        bool known = false;
+        for (size_t i = 0; keys[i] && !known; i++)
+            known = strcmp(keys[i], k) == 0;
+        if (!known) {
+            char name[160];
+            field_name(name, sizeof name, path, k);
+            reply_error(c, 422, "invalid", name, "unknown field %s", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ config */
+
+json_t *json_config(const tuner_config *cfg)
+{
+    json_t *o = json_object(), *pool = json_object();
+    for (int f = 0; f < TUNER_CFG_NFIELDS; f++) {
+        if (!tuner_config_has(cfg, (tuner_cfg_field)f))
+            continue;
+        const char *name = tuner_cfg_fields[f].name;
+        json_t *dst = o;
+        if (strncmp(name, "pool.", 5) == 0) {
+            dst = pool;
+            name += 5;
+        }
+        if (f == TUNER_CFG_STEAL_SCOPE)
+            json_object_set_new(dst, name, json_string(tuner_scope_name(cfg->v[f])));
+        else
+            json_object_set_new(dst, name, json_integer(cfg->v[f]));
+    }
+    if (json_object_size(pool))
+        json_object_set_new(o, "pool", pool);
+    else
+        json_decref(pool);
+    return o;
+}
+
+int decode_config(api_call *c, json_t *obj, const char *path, tuner_config *out)
+{
+    static const char *const top[] = { "gomaxprocs", "pool", "gosched_every", "chunk_size",
+                                       "task_timeout_ms", NULL };
+    static const char *const pool_keys[] = { "workers", "steal_threshold", "steal_scope", NULL };
+    char pool_path[160];
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(obj)) {
+        reply_error(c, 422, "invalid", path && *path ? path : NULL, "a config must be an object");
+        return -1;
+    }
+    if (check_keys(c, obj, path, top))
+        return -1;
+    json_t *pool = json_object_get(obj, "pool");
+    field_name(pool_path, sizeof pool_path, path, "pool");
+    if (pool && !json_is_null(pool)) {
+        if (!json_is_object(pool)) {
+            reply_error(c, 422, "invalid", pool_path, "%s must be an object", pool_path);
+            return -1;
+        }
+        if (check_keys(c, pool, pool_path, pool_keys))
+            return -1;
+    }
+    for (int f = 0; f < TUNER_CFG_NFIELDS; f++) {
+        const char *name = tuner_cfg_fields[f].name;
+        json_t *src = obj;
+        const char *sub = path;
+        if (strncmp(name, "pool.", 5) == 0) {
+            if (!pool || json_is_null(pool))
+                continue;
+            src = pool;
+            sub = pool_path;
+            name += 5;
+        }
+        if (f == TUNER_CFG_STEAL_SCOPE) {
+            const char *s = NULL;
+            if (get_str(c, src, sub, name, 32, &s))
+                return -1;
+            if (!s)
+                continue;
+            int scope = tuner_scope_parse(s);
+            if (scope < 0) {
+                char fname[160];
+                field_name(fname, sizeof fname, sub, name);
+                reply_error(c, 422, "invalid", fname, "%s must be \"neighbors\" or \"all\"",
+                            fname);
+                return -1;
+            }
+            tuner_config_set(out, (tuner_cfg_field)f, scope);
+            continue;
+        }
+        long long v;
+        bool present;
+        if (get_int(c, src, sub, name, tuner_cfg_fields[f].min, tuner_cfg_fields[f].max, true,
+                    &v, &present))
+            return -1;
+        if (present)
+            tuner_config_set(out, (tuner_cfg_field)f, v);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ policy */
+
+json_t *json_policy(const tuner_policy *p)
+{
+    json_t *o = json_object();
+    for (int f = 0; f < TUNER_POL_NFIELDS; f++) {
+        if (!((p->set >> f) & 1u))
+            continue;
+        const tuner_pol_field_info *fi = &tuner_pol_fields[f];
+        json_t *sec = json_object_get(o, fi->section);
+        if (!sec) {
+            sec = json_object();
+            json_object_set_new(o, fi->section, sec);
+        }
+        json_t *v;
+        switch (fi->type) {
+        case TUNER_POL_INT: v = json_integer((json_int_t)p->v[f]); break;
+        case TUNER_POL_BOOL: v = json_boolean(p->v[f] != 0); break;
+        case TUNER_POL_ROUNDING: v = json_string(tuner_rounding_name((int)p->v[f])); break;
+        default: v = json_real(p->v[f]); break;
+        }
+        json_object_set_new(sec, fi->key, v);
+    }
+    return o;
+}
+
+int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Unknown sections and keys first, so a typo is named. */
+    const char *sk;
+    json_t *sec;
+    json_object_foreach(obj, sk, sec) {
+        bool known = false;
+        for (int f = 0; f < TUNER_POL_NFIELDS && !known; f++)
+            known = strcmp(tuner_pol_fields[f].section, sk) == 0;
+        if (!known) {
+            reply_error(c, 422, "invalid", sk, "unknown policy section %s", sk);
+            return -1;
+        }
+        if (!json_is_object(sec)) {
+            reply_error(c, 422, "invalid", sk, "%s must be an object", sk);
+            return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(sec, k, v) {
+            bool kk = false;
+            for (int f = 0; f < TUNER_POL_NFIELDS && !kk; f++)
+                kk = strcmp(tuner_pol_fields[f].section, sk) == 0 &&
+                     strcmp(tuner_pol_fields[f].key, k) == 0;
+            if (!kk) {
+                char name[160];
+                field_name(name, sizeof name, sk, k);
+                reply_error(c, 422, "invalid", name, "unknown policy field %s", name);
+                return -1;
+            }
+        }
+    }
+    for (int f = 0; f < TUNER_POL_NFIELDS; f++) {
+        const tuner_pol_field_info *fi = &tuner_pol_fields[f];
+        json_t *s = json_object_get(obj, fi->section);
+        json_t *v = s ? json_object_get(s, fi->key) : NULL;
+        if (!v)
+            continue;
+        char name[160];
+        field_name(name, sizeof name, fi->section, fi->key);
+        double d;
+        bool present;
+        switch (fi->type) {
+        case TUNER_POL_BOOL:
+            if (!json_is_boolean(v)) {
+                reply_error(c, 422, "invalid", name, "%s must be true or false", name);
+                return -1;
+            }
+            d = json_is_true(v);
+            break;
+        case TUNER_POL_ROUNDING:
+            if (!json_is_string(v) || tuner_rounding_parse(json_string_value(v)) < 0) {
+                reply_error(c, 422, "invalid", name,
+                            "%s must be \"ceil\", \"floor\" or \"nearest\"", name);
+                return -1;
+            }
+            d = tuner_rounding_parse(json_string_value(v));
+            break;
+        case TUNER_POL_INT: {
+            long long n = 0;
+            if (get_int(c, s, fi->section, fi->key, (long long)fi->min, (long long)fi->max,
+                        false, &n, &present))
+                return -1;
+            d = (double)n;
+            break;
+        }
+        default:
+            if (get_real(c, s, fi->section, fi->key, fi->min, fi->max, false, &d, &present))
+                return -1;
+        }
+        out->set |= 1u << f;
+        out->v[f] = d;
+    }
+    int bad;
+    if (tuner_policy_validate(out, &bad)) {
+        char name[160];
+        field_name(name, sizeof name, tuner_pol_fields[bad].section, tuner_pol_fields[bad].key);
+        reply_error(c, 422, "invalid", name, "%s is out of range", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ sample */
+
+json_t *json_sample(const tuner_sample *s)
+{
+    json_t *o = json_object();
+    json_t *q = json_array();
+    for (uint32_t i = 0; i < s->nprocs; i++)
+        json_array_append_new(q, json_integer(s->local_runq[i]));
+    json_object_set_new(o, "ts_ms", json_integer(s->ts_ms));
+    json_object_set_new(o, "recv_ms", json_integer(s->recv_ms));
+#define OPT_INT(name, v) \
+    if ((v) >= 0) \
+        json_object_set_new(o, name, json_integer(v));
+    OPT_INT("gomaxprocs", s->gomaxprocs)
+    OPT_INT("idle_procs", s->idle_procs)
+    OPT_INT("threads", s->threads)
+    OPT_INT("spinning_threads", s->spinning_threads)
+    OPT_INT("idle_threads", s->idle_threads)
+    OPT_INT("needspinning", s->needspinning)
+    OPT_INT("global_runq", s->global_runq)
+    OPT_INT("goroutines", s->goroutines)
+#undef OPT_INT
+    json_object_set_new(o, "local_runq", q);
+    if (s->lat_p50_us >= 0 || s->lat_p99_us >= 0) {
+        json_t *lat = json_object();
+        if (s->lat_p50_us >= 0)
+            json_object_set_new(lat, "p50", json_real(s->lat_p50_us));
+        if (s->lat_p99_us >= 0)
+            json_object_set_new(lat, "p99", json_real(s->lat_p99_us));
+        json_object_set_new(o, "sched_latency_us", lat);
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------------- agent */
+
+static json_t *ms_or_null(int64_t ms)
+{
+    return ms > 0 ? json_integer(ms) : json_null();
+}
+
+json_t *json_agent(const store_agent *a, const tuner_sample *latest)
+{
+    json_t *cpu = json_pack("{s:i, s:i, s:o, s:s?, s:o}",
+                            "num_cpu", a->cpu.num_cpu,
+                            "affinity", a->cpu.affinity,
+                            "limit", a->cpu.limit > 0 ? json_real(a->cpu.limit) : json_null(),
+                            "limit_source", a->limit_source[0] ? a->limit_source : NULL,
+                            "parent_tighter", a->parent_tighter < 0 ? json_null()
+                                                                    : json_boolean(a->parent_tighter));
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:o, s:I, s:I, s:s, s:I, s:o, s:I, s:o}",
+                          "id", a->id, "service", a->service,
+                          "hostname", a->hostname[0] ? a->hostname : NULL,
+                          "pid", a->pid > 0 ? json_integer(a->pid) : json_null(),
+                          "runtime", a->runtime[0] ? a->runtime : NULL,
+                          "cpu", cpu,
+                          "first_seen_ms", (json_int_t)a->first_seen_ms,
+                          "last_seen_ms", (json_int_t)a->last_seen_ms,
+                          "mode", store_mode_name(a->mode),
+                          "config_version", (json_int_t)a->config_version,
+                          "last_change_ms", ms_or_null(a->last_change_ms),
+                          "samples_total", (json_int_t)a->samples_total,
+                          "override", json_config(&a->override));
+    if (!latest) {
+        json_object_set_new(o, "latest", json_null());
+        return o;
+    }
+    int64_t total = 0;
+    for (uint32_t i = 0; i < latest->nprocs; i++)
+        total += latest->local_runq[i];
+    json_t *l = json_sample(latest);
+    json_object_del(l, "local_runq");
+    json_object_set_new(l, "local_runq_total", json_integer(total));
+    json_object_set_new(l, "nprocs", json_integer(latest->nprocs));
+    json_object_set_new(o, "latest", l);
+    return o;
+}
+
+json_t *json_version(const char *agent, const store_version *v)
+{
+    json_t *reasons = NULL;
+    if (v && v->reasons)
+        reasons = json_loads(v->reasons, 0, NULL);
+    if (!reasons)
+        reasons = json_array();
+    if (!v || v->version == 0) {
+        tuner_config none = { 0 };
+        json_decref(reasons);
+        return json_pack("{s:s, s:i, s:n, s:n, s:o, s:[]}", "agent", agent, "version", 0,
+                         "source", "created_ms", "config", json_config(&none), "reasons");
+    }
+    return json_pack("{s:s, s:I, s:s, s:I, s:o, s:o}", "agent", agent,
+                     "version", (json_int_t)v->version, "source", v->source,
+                     "created_ms", (json_int_t)v->created_ms,
+                     "config", json_config(&v->config), "reasons", reasons);
+}
+
+/* ---------------------------------------------------------- recommendation */
+
+json_t *json_reasons(const tuner_recommendation *rec)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < rec->nreasons; i++) {
+        const tuner_reason *r = &rec->reasons[i];
+        json_t *nums = json_object();
+        for (size_t k = 0; k < r->nnum; k++) {
+            const tuner_reason_num *n = &r->num[k];
+            json_t *v;
+            if (n->word)
+                v = json_string(n->word);
+            else if (n->value == floor(n->value) && fabs(n->value) < 9e15)
+                v = json_integer((json_int_t)n->value);
+            else
+                v = json_real(n->value);
+            json_object_set_new(nums, n->name, v);
+        }
+        json_t *o = json_pack("{s:s, s:s, s:o}", "rule", tuner_rule_name(r->rule), "text",
+                              r->text, "numbers", nums);
+        if (r->rule == TUNER_RULE_NEIGHBOR_STEAL) {
+            json_t *hot = json_array();
+            for (uint32_t p = 0; p < TUNER_MAX_PROCS; p++)
+                if (r->hot[p / 64] >> (p % 64) & 1u)
+                    json_array_append_new(hot, json_integer(p));
+            json_object_set_new(o, "hot_ps", hot);
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *json_recommendation(const char *agent, const tuner_recommendation *rec,
+                            const store_agent *a, const tuner_config *current,
+                            const tuner_policy *policy)
+{
+    json_t *held = json_array();
+    for (size_t i = 0; i < rec->nheld; i++)
+        json_array_append_new(held, json_pack("{s:s, s:I, s:I, s:s}", "field",
+                                              tuner_cfg_fields[rec->held[i].field].name,
+                                              "current", (json_int_t)rec->held[i].current,
+                                              "wanted", (json_int_t)rec->held[i].wanted,
+                                              "guard", "min_change"));
+    const tuner_imbalance *im = &rec->imbalance;
+    json_t *imb = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f}", "samples", (int)im->samples,
+                            "hot_samples", (int)im->hot_samples, "max_mean", im->max_mean,
+                            "local_mean", im->local_mean, "global_mean", im->global_mean,
+                            "global_max", im->global_max);
+    return json_pack("{s:s, s:I, s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:o}",
+                     "agent", agent, "current_version", (json_int_t)a->config_version,
+                     "current", json_config(current),
+                     "config", json_config(&rec->config), "changes", rec->changes,
+                     "reasons", json_reasons(rec), "held", held, "imbalance", imb,
+                     "next_change_ms", (json_int_t)rec->next_change_ms,
+                     "policy", json_policy(policy));
+}
+
+/* ------------------------------------------------------------------ events */
+
+void event_init(store_event *ev, const char *kind, const char *agent,
+                const char *service, const char *actor, int64_t ts_ms)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->ts_ms = ts_ms;
+    snprintf(ev->kind, sizeof ev->kind, "%s", kind);
+    snprintf(ev->agent_id, sizeof ev->agent_id, "%s", agent ? agent : "");
+    snprintf(ev->service, sizeof ev->service, "%s", service ? service : "");
+    snprintf(ev->actor, sizeof ev->actor, "%s", actor);
+}
+
+char *json_text(json_t *j)
+{
+    return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(12)) : NULL;
+}

@@ -1,0 +1,157 @@
+/*
+ * router.c — matches a request to its route and method, answers 404 and
+ * 405 (with Allow), and serves health checks and the compiled-in dashboard.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "server/web.h"
+
+enum { M_GET, M_PUT, M_POST, M_DELETE, M_COUNT };
+static const char *const method_names[M_COUNT] = { "GET", "PUT", "POST", "DELETE" };
+
+typedef void (*handler)(api_call *c);
+
+static void h_healthz(api_call *c)
+{
+    reply_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_readyz(api_call *c)
+{
+    if (store_ping(c->ctx->store) == 0)
+        reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
+    else
+        reply_error(c, 503, "unavailable", NULL, "the store is not answering");
+}
+
+/* A pattern segment "{x}" matches any one non-empty segment. */
+static const struct route {
+    const char *pattern;
+    handler h[M_COUNT];
+} routes[] = {
+    { "/api/v1/telemetry", { [M_POST] = h_telemetry } },
+    { "/api/v1/agents", { [M_GET] = h_agents_list } },
+    { "/api/v1/agents/{id}", { [M_GET] = h_agent_get, [M_DELETE] = h_agent_delete } },
+    { "/api/v1/agents/{id}/samples", { [M_GET] = h_agent_samples } },
+    { "/api/v1/agents/{id}/recommendation", { [M_GET] = h_agent_recommendation } },
+    { "/api/v1/agents/{id}/config", { [M_GET] = h_agent_config } },
+    { "/api/v1/agents/{id}/versions", { [M_GET] = h_agent_versions } },
+    { "/api/v1/agents/{id}/mode", { [M_PUT] = h_agent_mode } },
+    { "/api/v1/agents/{id}/override", { [M_PUT] = h_agent_override } },
+    { "/api/v1/agents/{id}/apply", { [M_POST] = h_agent_apply } },
+    { "/api/v1/policy", { [M_GET] = h_policy_get, [M_PUT] = h_policy_put } },
+    { "/api/v1/services/{name}/policy",
+      { [M_GET] = h_service_policy_get, [M_PUT] = h_service_policy_put,
+        [M_DELETE] = h_service_policy_delete } },
+    { "/api/v1/events", { [M_GET] = h_events } },
+    { "/healthz", { [M_GET] = h_healthz } },
+    { "/readyz", { [M_GET] = h_readyz } },
+};
+
+/* Matches path against pattern; on success copies the {param} segment (if
+ * any) into param. */
+static bool match(const char *pattern, const char *path, char *param, size_t len)
+{
+    param[0] = '\0';
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *pe = strchr(pattern, '}');
+            const char *se = strchr(path, '/');
+            size_t n = se ? (size_t)(se - path) : strlen(path);
+            if (!pe || n == 0 || n >= len)
+                return false;
+            memcpy(param, path, n);
+            param[n] = '\0';
+            pattern = pe + 1;
+            path += n;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static int method_index(const char *m)
+{
+    if (strcmp(m, "HEAD") == 0)
+        return M_GET;
+    for (int i = 0; i < M_COUNT; i++)
+        if (strcmp(m, method_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void set_allow(api_response *r, const handler *h)
+{
+    size_t used = 0;
+    r->allow[0] = '\0';
+    for (int i = 0; i < M_COUNT; i++) {
+        if (!h[i])
+            continue;
+        int w = snprintf(r->allow + used, sizeof r->allow - used, "%s%s", used ? ", " : "",
+                         method_names[i]);
+        if (w > 0)
+            used += (size_t)w;
+    }
+}
+
+static void serve_static(api_call *c, int m)
+{
+    const web_asset *a = web_find(c->req->path);
+    if (!a) {
+        reply_error(c, 404, "not_found", NULL, "no such route or file: %s", c->req->path);
+        return;
+    }
+    if (m != M_GET) {
+        snprintf(c->resp->allow, sizeof c->resp->allow, "GET");
+        reply_error(c, 405, "method_not_allowed", NULL, "static files take GET only");
+        return;
+    }
+    c->resp->status = 200;
+    c->resp->static_body = a->data;
+    c->resp->len = a->len;
+    c->resp->content_type = a->content_type;
+    c->resp->cache_control = "no-cache";
+}
+
+void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
+{
+    char param[STORE_ID_MAX + 2];
+    api_call c = { ctx, req, resp, NULL };
+    memset(resp, 0, sizeof *resp);
+    int m = method_index(req->method);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, req->path, param, sizeof param))
+            continue;
+        if (m < 0 || !routes[i].h[m]) {
+            set_allow(resp, routes[i].h);
+            reply_error(&c, 405, "method_not_allowed", NULL, "%s takes %s", routes[i].pattern,
+                        resp->allow);
+            return;
+        }
+        c.param = param[0] ? param : NULL;
+        routes[i].h[m](&c);
+        return;
+    }
+    if (strncmp(req->path, "/api/", 5) == 0 || m < 0) {
+        if (m < 0)
+            snprintf(resp->allow, sizeof resp->allow, "GET");
+        reply_error(&c, m < 0 ? 405 : 404, m < 0 ? "method_not_allowed" : "not_found", NULL,
+                    "no such route: %s %s", req->method, req->path);
+        return;
+    }
+    serve_static(&c, m);
+}
+
+void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        for (int m = 0; m < M_COUNT; m++)
+            if (routes[i].h[m])
+                cb(ud, method_names[m], routes[i].pattern);
+    cb(ud, "GET", "/");
+}

@@ -1,0 +1,463 @@
+/*
+ * telemetry.c — POST /api/v1/telemetry: a JSON batch (agent facts plus
+ * samples), or the raw stderr of a Go program run with GODEBUG=schedtrace
+ * as text/plain with the agent's identity in the query.
+ *
+ * Everything is decoded and validated before the store is touched, so a
+ * rejected push changes nothing.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+#include "tuner/schedtrace.h"
+
+/* Samples decoded from one request; each local_runq is its own allocation. */
+typedef struct batch {
+    tuner_sample *s;
+    size_t n, cap;
+} batch;
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->s[i].local_runq);
+    free(b->s);
+}
+
+/* Appends a copy of *s; false when out of memory. */
+static bool batch_push(batch *b, const tuner_sample *s)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        tuner_sample *grown = realloc(b->s, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        b->s = grown;
+        b->cap = cap;
+    }
+    int32_t *q = malloc(s->nprocs * sizeof *q);
+    if (!q)
+        return false;
+    memcpy(q, s->local_runq, s->nprocs * sizeof *q);
+    b->s[b->n] = *s;
+    b->s[b->n++].local_runq = q;
+    return true;
+}
+
+/* Stores the agent's facts and the samples, then answers. Facts the push
+ * did not state keep their previous values, except the CPU limit, which
+ * every push states (absent = unlimited). */
+static void commit(api_call *c, store_agent *facts, const unsigned present, batch *b,
+                   json_t *extra)
+{
+    enum { P_HOST = 1, P_PID = 2, P_RUNTIME = 4, P_NUMCPU = 8, P_AFFINITY = 16, P_SOURCE = 32,
+           P_PARENT = 64 };
+    store_agent old;
+    if (store_agent_get(c->ctx->store, facts->id, &old) == 0) {
+        if (!(present & P_HOST))
+            memcpy(facts->hostname, old.hostname, sizeof old.hostname);
+        if (!(present & P_PID))
+            facts->pid = old.pid;
+        if (!(present & P_RUNTIME))
+            memcpy(facts->runtime, old.runtime, sizeof old.runtime);
+        if (!(present & P_NUMCPU))
+            facts->cpu.num_cpu = old.cpu.num_cpu;
+        if (!(present & P_AFFINITY))
+            facts->cpu.affinity = old.cpu.affinity;
+        if (!(present & P_SOURCE) && facts->cpu.limit == old.cpu.limit)
+            memcpy(facts->limit_source, old.limit_source, sizeof old.limit_source);
+        if (!(present & P_PARENT))
+            facts->parent_tighter = old.parent_tighter;
+    }
+    int64_t now = c->ctx->now_ms();
+    bool created = false;
+    int rc = store_agent_upsert(c->ctx->store, facts, now, &created);
+    if (rc == 0 && b->n > 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            b->s[i].recv_ms = now;
+            if (b->s[i].ts_ms < 0)
+                b->s[i].ts_ms = now;
+        }
+        rc = store_samples_append(c->ctx->store, facts->id, b->s, b->n);
+    }
+    if (rc) {
+        json_decref(extra);
+        reply_store_error(c, rc, "agent");
+        return;
+    }
+    store_agent now_agent;
+    int64_t version = 0;
+    if (store_agent_get(c->ctx->store, facts->id, &now_agent) == 0)
+        version = now_agent.config_version;
+    json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "agent", facts->id, "created", created,
+                          "accepted", (json_int_t)b->n, "config_version", (json_int_t)version);
+    if (extra)
+        json_object_update_new(o, extra);
+    reply_json(c, 200, o);
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
+                         int32_t *runq)
+{
+    static const char *const keys[] = { "ts_ms", "gomaxprocs", "idle_procs", "threads",
+                                        "spinning_threads", "idle_threads", "needspinning",
+                                        "global_runq", "local_runq", "goroutines",
+                                        "sched_latency_us", NULL };
+    char path[64];
+    snprintf(path, sizeof path, "samples[%zu]", idx);
+    if (!json_is_object(js)) {
+        reply_error(c, 422, "invalid", path, "%s must be an object", path);
+        return -1;
+    }
+    if (check_keys(c, js, path, keys))
+        return -1;
+    tuner_sample_init(s);
+    s->ts_ms = -1;
+    long long v;
+    bool present;
+    static const struct { const char *key; size_t off; bool wide; long long max; } ints[] = {
+        { "gomaxprocs", offsetof(tuner_sample, gomaxprocs), false, TUNER_MAX_PROCS },
+        { "idle_procs", offsetof(tuner_sample, idle_procs), false, TUNER_MAX_PROCS },
+        { "threads", offsetof(tuner_sample, threads), false, 10000000 },
+        { "spinning_threads", offsetof(tuner_sample, spinning_threads), false, 10000000 },
+        { "idle_threads", offsetof(tuner_sample, idle_threads), false, 10000000 },
+        { "needspinning", offsetof(tuner_sample, needspinning), false, 1 },
+        { "global_runq", offsetof(tuner_sample, global_runq), true, 1000000000000LL },
+        { "goroutines", offsetof(tuner_sample, goroutines), true, 1000000000000LL },
+        { "ts_ms", offsetof(tuner_sample, ts_ms), true, 1LL << 52 },
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long long min = strcmp(ints[i].key, "gomaxprocs") == 0 ? 1 : 0;
+        if (get_int(c, js, path, ints[i].key, min, ints[i].max, false, &v, &present))
+            return -1;
+        if (!present)
+            continue;
+        char *field = (char *)s + ints[i].off;
+        if (ints[i].wide)
+            *(int64_t *)(void *)field = v;
+        else
+            *(int32_t *)(void *)field = (int32_t)v;
+    }
+    char qpath[80];
+    snprintf(qpath, sizeof qpath, "%s.local_runq", path);
+    json_t *q = json_object_get(js, "local_runq");
+    if (!json_is_array(q) || json_array_size(q) == 0 || json_array_size(q) > TUNER_MAX_PROCS) {
+        reply_error(c, 422, "invalid", qpath,
+                    "%s must be an array of 1 to %d non-negative integers", qpath,
+                    TUNER_MAX_PROCS);
+        return -1;
+    }
+    size_t np = json_array_size(q);
+    for (size_t i = 0; i < np; i++) {
+        json_t *e = json_array_get(q, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+            json_integer_value(e) > 100000000) {
+            reply_error(c, 422, "invalid", qpath,
+                        "%s[%zu] must be an integer from 0 to 100000000", qpath, i);
+            return -1;
+        }
+        runq[i] = (int32_t)json_integer_value(e);
+    }
+    s->nprocs = (uint32_t)np;
+    s->local_runq = runq;
+    if (s->gomaxprocs > 0 && (size_t)s->gomaxprocs != np) {
+        reply_error(c, 422, "invalid", qpath,
+                    "%s has %zu entries but gomaxprocs is %d: one per P", qpath, np,
+                    s->gomaxprocs);
+        return -1;
+    }
+    json_t *lat = json_object_get(js, "sched_latency_us");
+    if (lat && !json_is_null(lat)) {
+        static const char *const lkeys[] = { "p50", "p99", NULL };
+        char lpath[96];
+        snprintf(lpath, sizeof lpath, "%s.sched_latency_us", path);
+        if (!json_is_object(lat)) {
+            reply_error(c, 422, "invalid", lpath, "%s must be an object", lpath);
+            return -1;
+        }
+        if (check_keys(c, lat, lpath, lkeys) ||
+            get_real(c, lat, lpath, "p50", 0, 1e12, true, &s->lat_p50_us, NULL) ||
+            get_real(c, lat, lpath, "p99", 0, 1e12, true, &s->lat_p99_us, NULL))
+            return -1;
+    }
+    return 0;
+}
+
+static void telemetry_json(api_call *c)
+{
+    static const char *const root_keys[] = { "agent", "samples", NULL };
+    static const char *const agent_keys[] = { "id", "service", "hostname", "pid", "runtime",
+                                              "num_cpu", "affinity", "cpu_limit",
+                                              "cpu_limit_source", "parent_tighter",
+                                              "applied_version", NULL };
+    json_t *root = NULL;
+    batch b = { 0 };
+    int32_t *runq = NULL;
+    if (decode_body(c, false, &root))
+        return;
+    if (check_keys(c, root, "", root_keys))
+        goto out;
+    json_t *ja = json_object_get(root, "agent");
+    if (!json_is_object(ja)) {
+        reply_error(c, 422, "invalid", "agent", "agent must be an object with id and service");
+        goto out;
+    }
+    if (check_keys(c, ja, "agent", agent_keys))
+        goto out;
+
+    store_agent facts;
+    memset(&facts, 0, sizeof facts);
+    facts.parent_tighter = -1;
+    unsigned present = 0;
+    const char *id = NULL, *service = NULL, *host = NULL, *runtime = NULL, *source = NULL;
+    if (get_str(c, ja, "agent", "id", STORE_ID_MAX, &id) ||
+        get_str(c, ja, "agent", "service", STORE_ID_MAX, &service) ||
+        get_str(c, ja, "agent", "hostname", STORE_HOST_MAX, &host) ||
+        get_str(c, ja, "agent", "runtime", STORE_RUNTIME_MAX, &runtime) ||
+        get_str(c, ja, "agent", "cpu_limit_source", STORE_SOURCE_MAX, &source))
+        goto out;
+    if (!api_valid_id(id)) {
+        reply_error(c, 422, "invalid", "agent.id", "agent.id must match [A-Za-z0-9._-]{1,128}");
+        goto out;
+    }
+    if (!api_valid_id(service)) {
+        reply_error(c, 422, "invalid", "agent.service",
+                    "agent.service must match [A-Za-z0-9._-]{1,128}");
+        goto out;
+    }
+    snprintf(facts.id, sizeof facts.id, "%s", id);
+    snprintf(facts.service, sizeof facts.service, "%s", service);
+    if (host) {
+        snprintf(facts.hostname, sizeof facts.hostname, "%s", host);
+        present |= 1;
+    }
+    if (runtime) {
+        snprintf(facts.runtime, sizeof facts.runtime, "%s", runtime);
+        present |= 4;
+    }
+    if (source) {
+        snprintf(facts.limit_source, sizeof facts.limit_source, "%s", source);
+        present |= 32;
+    }
+    long long v;
+    bool has;
+    if (get_int(c, ja, "agent", "pid", 1, 1LL << 31, true, &v, &has))
+        goto out;
+    if (has) {
+        facts.pid = v;
+        present |= 2;
+    }
+    if (get_int(c, ja, "agent", "num_cpu", 1, 65536, true, &v, &has))
+        goto out;
+    if (has) {
+        facts.cpu.num_cpu = (int32_t)v;
+        present |= 8;
+    }
+    if (get_int(c, ja, "agent", "affinity", 1, 65536, true, &v, &has))
+        goto out;
+    if (has) {
+        facts.cpu.affinity = (int32_t)v;
+        present |= 16;
+    }
+    if (get_real(c, ja, "agent", "cpu_limit", 0.001, 65536, true, &facts.cpu.limit, NULL) ||
+        get_int(c, ja, "agent", "applied_version", 0, 1LL << 62, true, &v, NULL))
+        goto out;
+    json_t *pt = json_object_get(ja, "parent_tighter");
+    if (pt && !json_is_null(pt)) {
+        if (!json_is_boolean(pt)) {
+            reply_error(c, 422, "invalid", "agent.parent_tighter",
+                        "agent.parent_tighter must be true or false");
+            goto out;
+        }
+        facts.parent_tighter = json_is_true(pt);
+        present |= 64;
+    }
+
+    json_t *js = json_object_get(root, "samples");
+    if (js && !json_is_null(js)) {
+        if (!json_is_array(js)) {
+            reply_error(c, 422, "invalid", "samples", "samples must be an array");
+            goto out;
+        }
+        if (json_array_size(js) > API_MAX_SAMPLES) {
+            reply_error(c, 413, "too_large", "samples",
+                        "at most %d samples per request; send smaller batches",
+                        API_MAX_SAMPLES);
+            goto out;
+        }
+        runq = malloc(TUNER_MAX_PROCS * sizeof *runq);
+        if (!runq) {
+            reply_error(c, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(js); i++) {
+            tuner_sample s;
+            if (decode_sample(c, json_array_get(js, i), i, &s, runq))
+                goto out;
+            if (!batch_push(&b, &s)) {
+                reply_error(c, 500, "internal", NULL, "out of memory");
+                goto out;
+            }
+        }
+    }
+    commit(c, &facts, present, &b, NULL);
+out:
+    free(runq);
+    batch_free(&b);
+    json_decref(root);
+}
+
+/* ------------------------------------------------------------------ text */
+
+typedef struct text_state {
+    batch b;
+    size_t lines, rejected;
+    json_t *rejections;
+    bool oom, too_many;
+} text_state;
+
+static void on_sample(void *ud, const tuner_sample *s)
+{
+    text_state *t = ud;
+    if (t->b.n >= API_MAX_TEXT_SAMPLES) {
+        t->too_many = true;
+        return;
+    }
+    if (!batch_push(&t->b, s))
+        t->oom = true;
+}
+
+static void on_line(void *ud, const char *text, size_t len)
+{
+    (void)text;
+    (void)len;
+    ((text_state *)ud)->lines++;
+}
+
+static void on_reject(void *ud, const char *reason, const char *text, size_t len)
+{
+    text_state *t = ud;
+    t->rejected++;
+    if (json_array_size(t->rejections) >= API_MAX_REJECTIONS)
+        return;
+    /* Show the start of what was refused; cut at a byte that keeps it
+     * valid UTF-8 for the JSON encoder. */
+    size_t n = len < 200 ? len : 200;
+    json_t *s = json_stringn(text, n);
+    while (!s && n > 0)
+        s = json_stringn(text, --n);
+    json_array_append_new(t->rejections, json_pack("{s:s, s:o}", "reason", reason, "text",
+                                                   s ? s : json_string("")));
+}
+
+static int query_real(api_call *c, const char *key, double min, double max, double *out)
+{
+    const char *v = c->req->query(c->req->conn, key);
+    if (!v || !*v || strcmp(v, "null") == 0 || strcmp(v, "max") == 0)
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end != '\0' || !isfinite(d) || d < min || d > max) {
+        reply_error(c, 400, "bad_request", key, "%s must be a number from %g to %g", key, min,
+                    max);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int query_str(api_call *c, const char *key, char *dst, size_t len)
+{
+    const char *v = c->req->query(c->req->conn, key);
+    if (!v)
+        return 0;
+    if (strlen(v) >= len) {
+        reply_error(c, 400, "bad_request", key, "%s is longer than %zu bytes", key, len - 1);
+        return -1;
+    }
+    snprintf(dst, len, "%s", v);
+    return 1;
+}
+
+static void telemetry_text(api_call *c)
+{
+    const char *id = NULL, *service = NULL;
+    if (query_id(c, "agent", &id) || query_id(c, "service", &service))
+        return;
+    if (!id || !service) {
+        reply_error(c, 400, "bad_request", id ? "service" : "agent",
+                    "text/plain telemetry needs ?agent=ID&service=NAME in the query");
+        return;
+    }
+    store_agent facts;
+    memset(&facts, 0, sizeof facts);
+    facts.parent_tighter = -1;
+    snprintf(facts.id, sizeof facts.id, "%s", id);
+    snprintf(facts.service, sizeof facts.service, "%s", service);
+    unsigned present = 0;
+    long long v;
+    int r;
+    if ((r = query_str(c, "hostname", facts.hostname, sizeof facts.hostname)) < 0)
+        return;
+    present |= r ? 1 : 0;
+    if ((r = query_str(c, "runtime", facts.runtime, sizeof facts.runtime)) < 0)
+        return;
+    present |= r ? 4 : 0;
+    if (c->req->query(c->req->conn, "pid")) {
+        if (query_int(c, "pid", 0, 1, 1LL << 31, &v))
+            return;
+        facts.pid = v;
+        present |= 2;
+    }
+    if (c->req->query(c->req->conn, "num_cpu")) {
+        if (query_int(c, "num_cpu", 0, 1, 65536, &v))
+            return;
+        facts.cpu.num_cpu = (int32_t)v;
+        present |= 8;
+    }
+    if (c->req->query(c->req->conn, "affinity")) {
+        if (query_int(c, "affinity", 0, 1, 65536, &v))
+            return;
+        facts.cpu.affinity = (int32_t)v;
+        present |= 16;
+    }
+    if (query_real(c, "cpu_limit", 0.001, 65536, &facts.cpu.limit))
+        return;
+
+    text_state t = { .rejections = json_array() };
+    st_sink sink = { on_sample, on_line, on_reject, &t };
+    st_parse_buffer(c->req->body, c->req->body_len, &sink);
+    if (t.oom) {
+        reply_error(c, 500, "internal", NULL, "out of memory");
+    } else if (t.too_many) {
+        reply_error(c, 413, "too_large", NULL,
+                    "at most %d SCHED samples per request; send smaller batches",
+                    API_MAX_TEXT_SAMPLES);
+    } else {
+        json_t *extra = json_pack("{s:I, s:I, s:O}", "rejected", (json_int_t)t.rejected,
+                                  "other_lines", (json_int_t)t.lines, "rejections",
+                                  t.rejections);
+        commit(c, &facts, present, &t.b, extra);
+    }
+    json_decref(t.rejections);
+    batch_free(&t.b);
+}
+
+void h_telemetry(api_call *c)
+{
+    const char *ct = c->req->header(c->req->conn, "Content-Type");
+    if (ct && strncasecmp(ct, "text/plain", 10) == 0)
+        telemetry_text(c);
+    else if (ct && strncasecmp(ct, "application/json", 16) == 0)
+        telemetry_json(c);
+    else
+        reply_error(c, 415, "unsupported_media_type", NULL,
+                    "telemetry takes application/json or text/plain (schedtrace output)");
+}

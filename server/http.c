@@ -1,0 +1,297 @@
+/*
+ * http.c — libmicrohttpd glue: per-request state, the body cap (413 before
+ * more is read), dispatch to api_handle, response headers, graceful stop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http.h"
+#include "server/log.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    api_ctx *ctx;
+    size_t max_body;
+    unsigned grace_s;
+    pthread_mutex_t lock;
+    unsigned inflight;              /* requests between first call and completion */
+};
+
+/* What one request carries between the handler's calls. */
+typedef struct request {
+    char *body;
+    size_t len, cap;
+    int too_large;                  /* body passed the cap: discard the rest, answer 413 */
+} request;
+
+static const char *lookup_arg(void *conn, const char *key)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *lookup_header(void *conn, const char *key)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, key);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r,
+                                     const char *method, const char *url)
+{
+    struct MHD_Response *resp;
+    if (r->static_body)
+        resp = MHD_create_response_from_buffer(r->len, (void *)r->static_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    else if (r->body)
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    else
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    r->body = NULL; /* owned by resp now */
+    if (r->content_type && r->len)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+    if (r->allow[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            r->cache_control ? r->cache_control : "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->status >= 400)
+        log_msg("%d %s %s", r->status, method, url);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result too_large(http_server *s, struct MHD_Connection *conn,
+                                 const char *method, const char *url)
+{
+    api_response r;
+    char msg[96];
+    memset(&r, 0, sizeof r);
+    snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
+    api_error_response(&r, 413, "too_large", msg, NULL);
+    return send_response(conn, &r, method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    request *rq = *con_cls;
+
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        pthread_mutex_lock(&s->lock);
+        s->inflight++;
+        pthread_mutex_unlock(&s->lock);
+        /* A declared length over the cap is refused before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+            rq->too_large = 1;
+            return too_large(s, conn, method, url);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->too_large || n > s->max_body - rq->len) {
+            /* A chunked or lying body: drop what came and what follows. */
+            rq->too_large = 1;
+            free(rq->body);
+            rq->body = NULL;
+            rq->len = rq->cap = 0;
+            return MHD_YES;
+        }
+        if (rq->len + n > rq->cap) {
+            size_t cap = rq->cap ? rq->cap : 4096;
+            while (cap < rq->len + n)
+                cap *= 2;
+            if (cap > s->max_body)
+                cap = s->max_body;
+            char *grown = realloc(rq->body, cap);
+            if (!grown)
+                return MHD_NO;
+            rq->body = grown;
+            rq->cap = cap;
+        }
+        memcpy(rq->body + rq->len, upload_data, n);
+        rq->len += n;
+        return MHD_YES;
+    }
+
+    if (rq->too_large)
+        return too_large(s, conn, method, url);
+
+    api_request req = { method, url, rq->body ? rq->body : "", rq->len, lookup_arg,
+                        lookup_header, conn };
+    api_response resp;
+    api_handle(s->ctx, &req, &resp);
+    return send_response(conn, &resp, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq)
+        return;
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->inflight--;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_msg("libmicrohttpd: %s", msg);
+}
+
+int http_parse_listen(const char *text, http_options *o, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
+            goto bad;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || (size_t)(colon - text) >= sizeof host)
+            goto bad;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = '\0';
+    }
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno || port > 65535)
+        goto bad;
+    memset(&o->addr, 0, sizeof o->addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&o->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&o->addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        o->addrlen = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        o->addrlen = sizeof *v6;
+        return 0;
+    }
+bad:
+    snprintf(err, errlen, "--listen wants ADDR:PORT with a numeric address, e.g. "
+                          "127.0.0.1:8080 or [::1]:8080; got '%s'", text);
+    return -EINVAL;
+}
+
+int http_is_loopback(const http_options *o)
+{
+    if (o->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&o->addr;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&o->addr;
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+}
+
+int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err,
+               size_t errlen)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->ctx = ctx;
+    s->max_body = o->max_body;
+    s->grace_s = o->grace_s;
+    pthread_mutex_init(&s->lock, NULL);
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (o->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&o->addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(o->threads > 1 ? o->threads : 0),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_ip_limit,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->conn_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "cannot listen (address in use, or not allowed?)");
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return -EADDRINUSE;
+    }
+    *out = s;
+    return 0;
+}
+
+uint16_t http_port(const http_server *s)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : 0;
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    /* Stop accepting; the listening socket is ours to close. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    struct timespec step = { 0, 20 * 1000 * 1000 };
+    for (unsigned waited_ms = 0; waited_ms < s->grace_s * 1000; waited_ms += 20) {
+        pthread_mutex_lock(&s->lock);
+        unsigned n = s->inflight;
+        pthread_mutex_unlock(&s->lock);
+        if (n == 0)
+            break;
+        nanosleep(&step, NULL);
+    }
+    MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

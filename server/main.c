@@ -1,0 +1,227 @@
+/*
+ * main.c — the gotuned daemon: flags, the CPU probe that sizes the worker
+ * pool with the same quota rule gotuned recommends to others, the store,
+ * the HTTP server, and a graceful stop on SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "cgroup/cg.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "store/store.h"
+#include "tuner/tuner.h"
+
+#define GOTUNED_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gotuned [options]\n"
+            "\n"
+            "The gotuned control plane: takes Go scheduler telemetry from agents, recommends\n"
+            "GOMAXPROCS and worker-pool settings, and keeps a versioned config per agent.\n"
+            "\n"
+            "  --listen ADDR:PORT     where to listen (default 127.0.0.1:8080); only loopback\n"
+            "                         addresses until access control exists\n"
+            "  --data-dir DIR         where the SQLite store lives (default ./var)\n"
+            "  --threads N            HTTP worker threads (default: from this process's CPU\n"
+            "                         limit, by the quota rule of the global policy)\n"
+            "  --max-body BYTES       request body cap (default 1048576)\n"
+            "  --conn-timeout SEC     idle connection timeout (default 30)\n"
+            "  --per-ip-limit N       concurrent connections per client IP (default 64)\n"
+            "  --conn-limit N         concurrent connections in total (default 1000)\n"
+            "  --retention-hours H    how long samples are kept on disk (default 24)\n"
+            "  --max-agents N         agents the store keeps in total (default 100000)\n"
+            "  --probe-cpu            print this process's CPU limit and the thread count it\n"
+            "                         implies, then exit\n"
+            "  --version              print the version and exit\n"
+            "  --help                 print this help and exit\n");
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses a whole decimal number in [min, max]; exits with a message. */
+static unsigned long long number_flag(const char *name, const char *v,
+                                      unsigned long long min, unsigned long long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || n < min || n > max || v[0] == '-') {
+        fprintf(stderr, "gotuned: %s wants a whole number from %llu to %llu; got '%s'\n", name,
+                min, max, v);
+        exit(2);
+    }
+    return n;
+}
+
+/* The pool size from a CPU probe: the quota rule under the given policy. */
+static unsigned threads_for(const cg_cpu *cpu, const tuner_policy *policy)
+{
+    tuner_cpu t = { cpu->num_cpu, cpu->affinity, cpu->limit };
+    int32_t n = tuner_quota_procs(policy, &t);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int probe_cpu(void)
+{
+    cg_cpu cpu;
+    char err[256];
+    tuner_policy policy;
+    if (cg_probe_pid(0, &cpu, err, sizeof err)) {
+        fprintf(stderr, "gotuned: CPU probe failed: %s\n", err);
+        return 1;
+    }
+    tuner_policy_defaults(&policy);
+    printf("limit=%g\nleaf_limit=%g\nparent_tighter=%d\nsource=%s\nnum_cpu=%d\naffinity=%d\n"
+           "threads=%u\n",
+           cpu.limit, cpu.leaf_limit, cpu.parent_tighter ? 1 : 0, cpu.source, cpu.num_cpu,
+           cpu.affinity, threads_for(&cpu, &policy));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_LISTEN = 256, O_DATA, O_THREADS, O_MAXBODY, O_TIMEOUT, O_PERIP, O_CONNS,
+           O_RETENTION, O_MAXAGENTS, O_PROBE, O_VERSION, O_HELP };
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "data-dir", required_argument, NULL, O_DATA },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "max-body", required_argument, NULL, O_MAXBODY },
+        { "conn-timeout", required_argument, NULL, O_TIMEOUT },
+        { "per-ip-limit", required_argument, NULL, O_PERIP },
+        { "conn-limit", required_argument, NULL, O_CONNS },
+        { "retention-hours", required_argument, NULL, O_RETENTION },
+        { "max-agents", required_argument, NULL, O_MAXAGENTS },
+        { "probe-cpu", no_argument, NULL, O_PROBE },
+        { "version", no_argument, NULL, O_VERSION },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *listen = "127.0.0.1:8080", *data_dir = "./var";
+    unsigned threads = 0;
+    http_options ho = { .max_body = 1024 * 1024, .conn_timeout_s = 30, .per_ip_limit = 64,
+                        .conn_limit = 1000, .grace_s = 10 };
+    store_options so;
+    store_options_default(&so);
+    char err[512];
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case O_LISTEN: listen = optarg; break;
+        case O_DATA: data_dir = optarg; break;
+        case O_THREADS: threads = (unsigned)number_flag("--threads", optarg, 1, 256); break;
+        case O_MAXBODY:
+            ho.max_body = (size_t)number_flag("--max-body", optarg, 1024, 256u << 20);
+            break;
+        case O_TIMEOUT:
+            ho.conn_timeout_s = (unsigned)number_flag("--conn-timeout", optarg, 1, 3600);
+            break;
+        case O_PERIP:
+            ho.per_ip_limit = (unsigned)number_flag("--per-ip-limit", optarg, 1, 100000);
+            break;
+        case O_CONNS:
+            ho.conn_limit = (unsigned)number_flag("--conn-limit", optarg, 16, 1000000);
+            break;
+        case O_RETENTION:
+            so.retention_ms = (int64_t)number_flag("--retention-hours", optarg, 1, 24 * 365) *
+                              3600 * 1000;
+            break;
+        case O_MAXAGENTS:
+            so.max_agents = (size_t)number_flag("--max-agents", optarg, 1, 10000000);
+            break;
+        case O_PROBE: return probe_cpu();
+        case O_VERSION: printf("gotuned %s\n", GOTUNED_VERSION); return 0;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gotuned: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (http_parse_listen(listen, &ho, err, sizeof err)) {
+        fprintf(stderr, "gotuned: %s\n", err);
+        return 2;
+    }
+    if (!http_is_loopback(&ho)) {
+        fprintf(stderr, "gotuned: refusing to listen on %s: gotuned has no access control "
+                        "yet, so it only listens on loopback addresses (127.0.0.0/8, ::1)\n",
+                listen);
+        return 2;
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here
+     * on inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    json_object_seed(0);
+
+    store *st = NULL;
+    int rc = store_open(data_dir, &so, &st, err, sizeof err);
+    if (rc) {
+        log_msg("cannot open the store in %s: %s", data_dir, err);
+        return 1;
+    }
+
+    cg_cpu cpu;
+    char why[400] = "--threads";
+    if (threads == 0) {
+        tuner_policy policy;
+        if (store_policy_get_global(st, &policy))
+            tuner_policy_defaults(&policy);
+        if (cg_probe_pid(0, &cpu, err, sizeof err) == 0) {
+            threads = threads_for(&cpu, &policy);
+            if (cpu.limit > 0)
+                snprintf(why, sizeof why, "quota rule: CPU limit %.2f from %s, %d CPUs",
+                         cpu.limit, cpu.source, cpu.affinity);
+            else
+                snprintf(why, sizeof why, "quota rule: no CPU limit, %d CPUs", cpu.affinity);
+        } else {
+            log_msg("CPU probe failed (%s); using 2 threads", err);
+            threads = 2;
+            snprintf(why, sizeof why, "CPU probe failed");
+        }
+    }
+    ho.threads = threads;
+
+    api_ctx ctx = { st, ho.max_body, wall_ms };
+    http_server *srv = NULL;
+    rc = http_start(&ho, &ctx, &srv, err, sizeof err);
+    if (rc) {
+        log_msg("cannot listen on %s: %s", listen, err);
+        store_close(st);
+        return 1;
+    }
+    log_msg("started %s on %s (port %u), data in %s, %u worker threads (%s)", GOTUNED_VERSION,
+            listen, http_port(srv), data_dir, threads, why);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_msg("stopping on %s: finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_stop(srv);
+    store_close(st);
+    log_msg("stopped");
+    return 0;
+}

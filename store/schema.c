@@ -1,0 +1,160 @@
+/*
+ * schema.c — the database schema as a list of forward migrations.
+ *
+ * PRAGMA user_version holds the number of migrations applied. Opening runs
+ * the missing ones in order inside one IMMEDIATE transaction, so a crash
+ * mid-way leaves the previous version intact. A migration, once released,
+ * is never edited: changes go into a new entry at the end.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "store/internal.h"
+
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE agents ("
+    "  id TEXT PRIMARY KEY,"
+    "  service TEXT NOT NULL,"
+    "  hostname TEXT NOT NULL,"
+    "  runtime TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  num_cpu INTEGER NOT NULL,"
+    "  affinity INTEGER NOT NULL,"
+    "  cpu_limit REAL NOT NULL,"
+    "  limit_source TEXT NOT NULL,"
+    "  parent_tighter INTEGER NOT NULL,"
+    "  first_seen_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  mode TEXT NOT NULL DEFAULT 'recommend'"
+    "    CHECK (mode IN ('recommend', 'auto', 'pinned')),"
+    "  config_version INTEGER NOT NULL DEFAULT 0,"
+    "  last_change_ms INTEGER NOT NULL DEFAULT 0,"
+    "  samples_total INTEGER NOT NULL DEFAULT 0,"
+    "  ov_gomaxprocs INTEGER,"
+    "  ov_pool_workers INTEGER,"
+    "  ov_pool_steal_threshold INTEGER,"
+    "  ov_pool_steal_scope INTEGER,"
+    "  ov_gosched_every INTEGER,"
+    "  ov_chunk_size INTEGER,"
+    "  ov_task_timeout_ms INTEGER"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX agents_service ON agents (service, id);"
+
+    "CREATE TABLE config_versions ("
+    "  agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  reasons TEXT,"
+    "  gomaxprocs INTEGER,"
+    "  pool_workers INTEGER,"
+    "  pool_steal_threshold INTEGER,"
+    "  pool_steal_scope INTEGER,"
+    "  gosched_every INTEGER,"
+    "  chunk_size INTEGER,"
+    "  task_timeout_ms INTEGER,"
+    "  PRIMARY KEY (agent_id, version)"
+    ") WITHOUT ROWID;"
+
+    /* AUTOINCREMENT: event ids are paging cursors and must never be reused. */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  agent_id TEXT NOT NULL DEFAULT '',"
+    "  service TEXT NOT NULL DEFAULT '',"
+    "  actor TEXT NOT NULL DEFAULT '',"
+    "  before TEXT,"
+    "  after TEXT"
+    ");"
+    "CREATE INDEX events_agent ON events (agent_id, id);"
+    "CREATE INDEX events_ts ON events (ts_ms);"
+
+    /* scope '' is the global policy, otherwise a service name. */
+    "CREATE TABLE policies ("
+    "  scope TEXT NOT NULL,"
+    "  field TEXT NOT NULL,"
+    "  value REAL NOT NULL,"
+    "  PRIMARY KEY (scope, field)"
+    ") WITHOUT ROWID;"
+
+    /* No foreign key: samples are written in batches after the fact, and
+     * the store deletes an agent's samples itself. NULL = not reported. */
+    "CREATE TABLE samples ("
+    "  agent_id TEXT NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  recv_ms INTEGER NOT NULL,"
+    "  gomaxprocs INTEGER,"
+    "  idle_procs INTEGER,"
+    "  threads INTEGER,"
+    "  spinning_threads INTEGER,"
+    "  idle_threads INTEGER,"
+    "  needspinning INTEGER,"
+    "  global_runq INTEGER,"
+    "  goroutines INTEGER,"
+    "  lat_p50_us REAL,"
+    "  lat_p99_us REAL,"
+    "  nprocs INTEGER NOT NULL,"
+    "  local_runq BLOB NOT NULL"          /* nprocs little-endian int32 */
+    ");"
+    "CREATE INDEX samples_agent ON samples (agent_id, recv_ms);"
+    "CREATE INDEX samples_recv ON samples (recv_ms);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sq_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    char sql[64];
+    int v = 0;
+
+    /* Read the version inside the write transaction, so two processes
+     * opening a new file at once cannot both run migration 1. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (user_version(db, &v) != SQLITE_OK)
+        goto fail;
+    if (v > NMIGRATIONS || v < 0) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this gotuned knows "
+                 "(%d); run a newer gotuned or use another data directory",
+                 v, NMIGRATIONS);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -EIO;
+    }
+    for (int i = v; i < NMIGRATIONS; i++) {
+        if (sqlite3_exec(db, migrations[i], NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "schema migration %d failed: %s", i + 1,
+                     sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return -EIO;
+        }
+    }
+    if (v < NMIGRATIONS) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", NMIGRATIONS);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+
+fail:
+    snprintf(err, errlen, "schema check failed: %s", sqlite3_errmsg(db));
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -EIO;
+}

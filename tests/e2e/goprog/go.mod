@@ -1,0 +1,3 @@
+module gotuned/tests/e2e/goprog
+
+go 1.19

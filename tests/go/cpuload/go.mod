@@ -1,0 +1,3 @@
+module gotuned/tests/cpuload
+
+go 1.19

@@ -1,0 +1,3 @@
+module gotuned/tests/killed
+
+go 1.19

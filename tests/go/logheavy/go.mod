@@ -1,0 +1,3 @@
+module gotuned/tests/logheavy
+
+go 1.19

@@ -1,0 +1,3 @@
+module gotuned/tests/panicker
+
+go 1.19

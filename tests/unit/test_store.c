@@ -1,0 +1,1421 @@
+/*
+ * test_store.c — store/ against a real SQLite file in a fresh temporary
+ * directory per test.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/pending.h"
+#include "store/store.h"
+#include "store/testing.h"
+#include "tests/unit/registry.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct fixture {
+    char dir[64];           /* the temporary directory, removed at teardown */
+    char data[96];          /* dir/data: the store's folder, created by open */
+} fixture;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    strcpy(fx->dir, "/tmp/gotuned-store-XXXXXX");
+    if (!mkdtemp(fx->dir)) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->data, sizeof fx->data, "%s/data/sub", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static store *open_store(const fixture *fx, const store_options *opt)
+{
+    store *s = NULL;
+    char err[256] = "";
+    int rc = store_open(fx->data, opt, &s, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "store_open: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+/* Opens the database file with a connection of the test's own. */
+static sqlite3 *raw_open(const fixture *fx)
+{
+    char path[160];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/gotuned.db", fx->data);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* The first column of the first row of sql, as an integer. */
+static int64_t raw_int(const fixture *fx, const char *sql)
+{
+    sqlite3 *db = raw_open(fx);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_text(const fixture *fx, const char *sql, char *out, size_t len)
+{
+    sqlite3 *db = raw_open(fx);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void make_facts(store_agent *a, const char *id, const char *service)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->id, sizeof a->id, "%s", id);
+    snprintf(a->service, sizeof a->service, "%s", service);
+    snprintf(a->hostname, sizeof a->hostname, "host-%s", id);
+    snprintf(a->runtime, sizeof a->runtime, "go1.19.8");
+    a->pid = 4242;
+    a->cpu.num_cpu = 64;
+    a->cpu.affinity = 64;
+    a->cpu.limit = 2.5;
+    snprintf(a->limit_source, sizeof a->limit_source, "cgroup2 /sys/fs/cgroup/app");
+    a->parent_tighter = 0;
+}
+
+static void add_agent(store *s, const char *id, const char *service)
+{
+    store_agent a;
+    bool created = false;
+    make_facts(&a, id, service);
+    assert_int_equal(store_agent_upsert(s, &a, 1000, &created), 0);
+    assert_true(created);
+}
+
+static store_event make_event(const char *kind, const char *agent, const char *actor,
+                              int64_t ts)
+{
+    store_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.ts_ms = ts;
+    snprintf(ev.kind, sizeof ev.kind, "%s", kind);
+    snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent);
+    snprintf(ev.actor, sizeof ev.actor, "%s", actor);
+    return ev;
+}
+
+/* A sample whose fields all derive from seq; nprocs Ps. */
+static void make_sample(tuner_sample *x, int32_t *runq, uint32_t nprocs, int64_t seq,
+                        int64_t recv_ms)
+{
+    tuner_sample_init(x);
+    x->ts_ms = 1000 * seq;
+    x->recv_ms = recv_ms;
+    x->gomaxprocs = (int32_t)nprocs;
+    x->idle_procs = 1;
+    x->threads = 10;
+    x->global_runq = seq;
+    x->lat_p99_us = 12.5;
+    x->nprocs = nprocs;
+    for (uint32_t i = 0; i < nprocs; i++)
+        runq[i] = (int32_t)(seq * 100 + i);
+    x->local_runq = runq;
+}
+
+static void append_seq(store *s, const char *id, int64_t from, int64_t to, int64_t recv_ms)
+{
+    for (int64_t q = from; q < to; q++) {
+        tuner_sample x;
+        int32_t runq[4];
+        make_sample(&x, runq, 4, q, recv_ms ? recv_ms : 1000 + q);
+        assert_int_equal(store_samples_append(s, id, &x, 1), 0);
+    }
+}
+
+static tuner_config make_config(int64_t procs)
+{
+    tuner_config c = { 0 };
+    tuner_config_set(&c, TUNER_CFG_GOMAXPROCS, procs);
+    tuner_config_set(&c, TUNER_CFG_STEAL_SCOPE, TUNER_SCOPE_ALL);
+    return c;
+}
+
+typedef struct collected {
+    size_t n;
+    int64_t ids[64];
+    char kinds[64][STORE_KIND_MAX + 1];
+    char agents[64][STORE_ID_MAX + 1];
+    char before[64][32];
+    char after[64][32];
+    bool after_null[64];
+    size_t stop_after;      /* 0 = never stop */
+} collected;
+
+static int collect(void *ud, const store_event *ev)
+{
+    collected *c = ud;
+    if (c->n < 64) {
+        c->ids[c->n] = ev->id;
+        snprintf(c->kinds[c->n], sizeof c->kinds[0], "%s", ev->kind);
+        snprintf(c->agents[c->n], sizeof c->agents[0], "%s", ev->agent_id);
+        snprintf(c->before[c->n], sizeof c->before[0], "%s", ev->before ? ev->before : "");
+        snprintf(c->after[c->n], sizeof c->after[0], "%s", ev->after ? ev->after : "");
+        c->after_null[c->n] = ev->after == NULL;
+    }
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static collected *list_events(store *s, const store_event_filter *f)
+{
+    static collected c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_event_list(s, f, collect, &c), 0);
+    return &c;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_mode_names(void **state)
+{
+    (void)state;
+    assert_string_equal(store_mode_name(STORE_MODE_RECOMMEND), "recommend");
+    assert_string_equal(store_mode_name(STORE_MODE_AUTO), "auto");
+    assert_string_equal(store_mode_name(STORE_MODE_PINNED), "pinned");
+    assert_null(store_mode_name(3));
+    assert_null(store_mode_name(-1));
+    assert_int_equal(store_mode_parse("auto"), STORE_MODE_AUTO);
+    assert_int_equal(store_mode_parse("pinned"), STORE_MODE_PINNED);
+    assert_int_equal(store_mode_parse("recommend"), STORE_MODE_RECOMMEND);
+    assert_int_equal(store_mode_parse("Auto"), -1);
+    assert_int_equal(store_mode_parse(""), -1);
+    assert_int_equal(store_mode_parse(NULL), -1);
+
+    store_options o;
+    store_options_default(&o);
+    assert_int_equal(o.retention_ms, 24LL * 3600 * 1000);
+    assert_int_equal(o.max_agents, 100000);
+    assert_int_equal(o.flush_interval_ms, 1000);
+}
+
+static void test_open_creates_schema(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    assert_int_equal(store_ping(s), 0);
+    store_close(s);
+
+    struct stat st;
+    assert_int_equal(stat(fx->data, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0027, 0);     /* 0750, less the umask */
+
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+    char mode[16];
+    raw_text(fx, "PRAGMA journal_mode", mode, sizeof mode);
+    assert_string_equal(mode, "wal");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                 "AND name IN ('agents', 'config_versions', 'events', "
+                                 "'policies', 'samples')"), 5);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                 "AND name IN ('events_agent', 'events_ts', "
+                                 "'samples_agent', 'samples_recv')"), 4);
+
+    /* A second open of an up-to-date file migrates nothing. */
+    s = open_store(fx, NULL);
+    store_close(s);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+
+    /* Bad arguments. */
+    char err[128];
+    store *bad = NULL;
+    assert_int_equal(store_open("", NULL, &bad, err, sizeof err), -EINVAL);
+    assert_int_equal(store_open(NULL, NULL, &bad, err, sizeof err), -EINVAL);
+    assert_null(bad);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    fixture *fx = *state;
+    store_close(open_store(fx, NULL));
+    sqlite3 *db = raw_open(fx);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    store *s = NULL;
+    char err[256] = "";
+    assert_int_equal(store_open(fx->data, NULL, &s, err, sizeof err), -EIO);
+    assert_null(s);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    /* Nothing was touched. */
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 99);
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "a1", "svc");
+    tuner_config c = make_config(4), ov = { 0 };
+    tuner_config_set(&ov, TUNER_CFG_WORKERS, 16);
+    store_event ev = make_event("config_version", "a1", "operator", 5000);
+    ev.after = "{\"v\":1}";
+    int64_t v = 0;
+    assert_int_equal(store_config_append(s, "a1", 0, &c, "operator", "because", &ov, &ev,
+                                         5000, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(store_agent_set_mode(s, "a1", STORE_MODE_PINNED, NULL), 0);
+    tuner_policy p = { 0 };
+    p.set = 1u << TUNER_POL_EVEN_MIN;
+    p.v[TUNER_POL_EVEN_MIN] = 6;
+    assert_int_equal(store_policy_put_global(s, &p, NULL), 0);
+    assert_int_equal(store_policy_put_service(s, "svc", &p, NULL), 0);
+    store_close(s);
+
+    s = open_store(fx, NULL);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "a1", &a), 0);
+    assert_string_equal(a.hostname, "host-a1");
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+    assert_int_equal(a.config_version, 1);
+    assert_int_equal(a.last_change_ms, 5000);
+    assert_true(tuner_config_equal(&a.override, &ov));
+    store_version sv;
+    assert_int_equal(store_config_get(s, "a1", 0, &sv), 0);
+    assert_int_equal(sv.version, 1);
+    assert_true(tuner_config_equal(&sv.config, &c));
+    assert_string_equal(sv.reasons, "because");
+    store_version_cleanup(&sv);
+    collected *got = list_events(s, NULL);
+    assert_int_equal(got->n, 2);
+    assert_string_equal(got->kinds[0], "agent_registered");
+    assert_string_equal(got->kinds[1], "config_version");
+    assert_string_equal(got->after[1], "{\"v\":1}");
+    tuner_policy g;
+    assert_int_equal(store_policy_get_global(s, &g), 0);
+    assert_true(g.v[TUNER_POL_EVEN_MIN] == 6);
+    assert_int_equal(store_policy_get_service(s, "svc", &g), 0);
+    assert_int_equal(g.set, 1u << TUNER_POL_EVEN_MIN);
+    store_close(s);
+}
+
+static void test_upsert(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    store_agent f, a;
+    bool created = false;
+
+    make_facts(&f, "agent-1", "orders");
+    assert_int_equal(store_agent_upsert(s, &f, 1000, &created), 0);
+    assert_true(created);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_string_equal(a.id, "agent-1");
+    assert_string_equal(a.service, "orders");
+    assert_string_equal(a.runtime, "go1.19.8");
+    assert_string_equal(a.limit_source, "cgroup2 /sys/fs/cgroup/app");
+    assert_int_equal(a.pid, 4242);
+    assert_int_equal(a.cpu.num_cpu, 64);
+    assert_true(a.cpu.limit == 2.5);
+    assert_int_equal(a.parent_tighter, 0);
+    assert_int_equal(a.mode, STORE_MODE_RECOMMEND);
+    assert_int_equal(a.config_version, 0);
+    assert_int_equal(a.last_change_ms, 0);
+    assert_int_equal(a.first_seen_ms, 1000);
+    assert_int_equal(a.last_seen_ms, 1000);
+    assert_int_equal(a.override.set, 0);
+    assert_int_equal(a.samples_total, 0);
+
+    /* The registration event. */
+    collected *got = list_events(s, NULL);
+    assert_int_equal(got->n, 1);
+    assert_string_equal(got->kinds[0], "agent_registered");
+    assert_string_equal(got->agents[0], "agent-1");
+    assert_true(got->after_null[0]);
+
+    /* An update changes the facts and last_seen, nothing else. */
+    assert_int_equal(store_agent_set_mode(s, "agent-1", STORE_MODE_AUTO, NULL), 0);
+    snprintf(f.hostname, sizeof f.hostname, "other-host");
+    f.pid = 7;
+    f.cpu.limit = 4;
+    f.parent_tighter = 1;
+    f.mode = STORE_MODE_PINNED;        /* ignored */
+    f.config_version = 99;             /* ignored */
+    assert_int_equal(store_agent_upsert(s, &f, 2000, &created), 0);
+    assert_false(created);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_string_equal(a.hostname, "other-host");
+    assert_int_equal(a.pid, 7);
+    assert_true(a.cpu.limit == 4);
+    assert_int_equal(a.parent_tighter, 1);
+    assert_int_equal(a.first_seen_ms, 1000);
+    assert_int_equal(a.last_seen_ms, 2000);
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    assert_int_equal(a.config_version, 0);
+    got = list_events(s, NULL);
+    assert_int_equal(got->n, 1);
+    assert_int_equal(store_agent_upsert(s, &f, 3000, NULL), 0);
+
+    /* Bad input. */
+    assert_int_equal(store_agent_get(s, "nobody", &a), -ENOENT);
+    make_facts(&f, "", "orders");
+    assert_int_equal(store_agent_upsert(s, &f, 1000, NULL), -EINVAL);
+    make_facts(&f, "x", "orders");
+    memset(f.hostname, 'h', sizeof f.hostname);   /* not terminated */
+    assert_int_equal(store_agent_upsert(s, &f, 1000, NULL), -EINVAL);
+    assert_int_equal(store_agent_get(s, "x", &a), -ENOENT);
+    char long_id[STORE_ID_MAX + 2];
+    memset(long_id, 'a', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_int_equal(store_agent_get(s, long_id, &a), -EINVAL);
+
+    /* An id of the maximum length fits. */
+    memset(long_id, 'b', STORE_ID_MAX);
+    long_id[STORE_ID_MAX] = '\0';
+    make_facts(&f, long_id, "orders");
+    assert_int_equal(store_agent_upsert(s, &f, 1000, &created), 0);
+    assert_true(created);
+    assert_int_equal(store_agent_get(s, long_id, &a), 0);
+    assert_string_equal(a.id, long_id);
+    store_close(s);
+}
+
+static void test_list_paging(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    const char *ids[] = { "c", "a", "e", "b", "d" };
+    for (int i = 0; i < 5; i++)
+        add_agent(s, ids[i], i % 2 ? "s2" : "s1");    /* s1: c e d, s2: a b */
+    size_t n = 0;
+    assert_int_equal(store_agent_count(s, &n), 0);
+    assert_int_equal(n, 5);
+
+    store_agent out[3];
+    bool more = false;
+    assert_int_equal(store_agent_list(s, NULL, NULL, out, 2, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_string_equal(out[0].id, "a");
+    assert_string_equal(out[1].id, "b");
+    assert_int_equal(store_agent_list(s, "", "b", out, 2, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_string_equal(out[0].id, "c");
+    assert_string_equal(out[1].id, "d");
+    assert_int_equal(store_agent_list(s, NULL, "d", out, 2, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_string_equal(out[0].id, "e");
+    /* Exactly a full page: no further page. */
+    assert_int_equal(store_agent_list(s, NULL, "c", out, 2, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_false(more);
+    assert_int_equal(store_agent_list(s, NULL, "e", out, 2, &n, &more), 0);
+    assert_int_equal(n, 0);
+    assert_false(more);
+    assert_int_equal(store_agent_list(s, NULL, NULL, out, 0, &n, &more), 0);
+    assert_int_equal(n, 0);
+    assert_true(more);
+
+    /* Service filter, with paging. */
+    assert_int_equal(store_agent_list(s, "s1", NULL, out, 2, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_string_equal(out[0].id, "c");
+    assert_string_equal(out[1].id, "d");
+    assert_string_equal(out[0].service, "s1");
+    assert_int_equal(store_agent_list(s, "s1", "d", out, 2, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_string_equal(out[0].id, "e");
+    assert_int_equal(store_agent_list(s, "s2", NULL, out, 3, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_false(more);
+    assert_int_equal(store_agent_list(s, "nope", NULL, out, 3, &n, &more), 0);
+    assert_int_equal(n, 0);
+    store_close(s);
+}
+
+static void test_mode(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "m1", "svc");
+    store_event ev = make_event("mode", "m1", "operator", 7000);
+    ev.before = "recommend";
+    ev.after = "auto";
+    assert_int_equal(store_agent_set_mode(s, "m1", STORE_MODE_AUTO, &ev), 0);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "m1", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    store_event_filter f = { .kind = "mode" };
+    collected *got = list_events(s, &f);
+    assert_int_equal(got->n, 1);
+    assert_string_equal(got->before[0], "recommend");
+    assert_string_equal(got->after[0], "auto");
+
+    /* Unknown agent and bad mode change nothing, event included. */
+    ev = make_event("mode", "zz", "operator", 7001);
+    assert_int_equal(store_agent_set_mode(s, "zz", STORE_MODE_PINNED, &ev), -ENOENT);
+    assert_int_equal(store_agent_set_mode(s, "m1", (store_mode)7, &ev), -EINVAL);
+    store_event bad = make_event("", "m1", "operator", 1);
+    assert_int_equal(store_agent_set_mode(s, "m1", STORE_MODE_PINNED, &bad), -EINVAL);
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 1);
+    assert_int_equal(store_agent_get(s, "m1", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    store_close(s);
+}
+
+static void test_config_versions(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "c1", "svc");
+    store_version sv;
+    assert_int_equal(store_config_get(s, "c1", 0, &sv), -ENOENT);   /* none yet */
+
+    int64_t v = 0;
+    for (int64_t i = 0; i < 3; i++) {
+        tuner_config c = make_config(2 + i);
+        store_event ev = make_event("config_version", "c1", "tuner", 100 + i);
+        char reasons[32];
+        snprintf(reasons, sizeof reasons, "[\"r%lld\"]", (long long)i);
+        assert_int_equal(store_config_append(s, "c1", i, &c, "tuner", i == 1 ? NULL : reasons,
+                                             NULL, &ev, 100 + i, &v), 0);
+        assert_int_equal(v, i + 1);
+    }
+    /* A stale expectation, an unknown agent: nothing written. */
+    tuner_config c = make_config(9);
+    store_event ev = make_event("config_version", "c1", "tuner", 200);
+    assert_int_equal(store_config_append(s, "c1", 1, &c, "operator", NULL, NULL, &ev, 200, &v),
+                     -ESTALE);
+    assert_int_equal(store_config_append(s, "c1", 4, &c, "operator", NULL, NULL, &ev, 200, &v),
+                     -ESTALE);
+    assert_int_equal(store_config_append(s, "nobody", 0, &c, "operator", NULL, NULL, &ev, 200,
+                                         &v), -ENOENT);
+    assert_int_equal(store_config_append(s, "c1", 3, &c, "", NULL, NULL, NULL, 200, &v), -EINVAL);
+    assert_int_equal(store_config_append(s, "c1", 3, &c, "a-source-that-is-too-long", NULL,
+                                         NULL, NULL, 200, &v), -EINVAL);
+    store_event_filter f = { .kind = "config_version" };
+    assert_int_equal(list_events(s, &f)->n, 3);
+
+    /* Current and by number. */
+    assert_int_equal(store_config_get(s, "c1", 0, &sv), 0);
+    assert_int_equal(sv.version, 3);
+    assert_int_equal(sv.created_ms, 102);
+    assert_int_equal(sv.config.v[TUNER_CFG_GOMAXPROCS], 4);
+    assert_string_equal(sv.source, "tuner");
+    assert_string_equal(sv.reasons, "[\"r2\"]");
+    store_version_cleanup(&sv);
+    assert_null(sv.reasons);
+    assert_int_equal(store_config_get(s, "c1", 2, &sv), 0);
+    assert_int_equal(sv.version, 2);
+    assert_null(sv.reasons);
+    c = make_config(3);
+    assert_true(tuner_config_equal(&sv.config, &c));
+    assert_false(tuner_config_has(&sv.config, TUNER_CFG_WORKERS));     /* NULL stays unset */
+    store_version_cleanup(&sv);
+    assert_int_equal(store_config_get(s, "c1", 4, &sv), -ENOENT);
+    assert_int_equal(store_config_get(s, "nobody", 0, &sv), -ENOENT);
+
+    /* History, newest first. */
+    store_version h[5];
+    size_t n = 0;
+    assert_int_equal(store_config_history(s, "c1", h, 5, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(h[i].version, 3 - (int64_t)i);
+        store_version_cleanup(&h[i]);
+    }
+    assert_int_equal(store_config_history(s, "c1", h, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(h[0].version, 3);
+    assert_int_equal(h[1].version, 2);
+    store_version_cleanup(&h[0]);
+    store_version_cleanup(&h[1]);
+    assert_int_equal(store_config_history(s, "nobody", h, 2, &n), -ENOENT);
+    add_agent(s, "c2", "svc");
+    assert_int_equal(store_config_history(s, "c2", h, 2, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* An override is stored with its version, and cleared by an empty one. */
+    tuner_config ov = { 0 };
+    tuner_config_set(&ov, TUNER_CFG_GOMAXPROCS, 6);
+    tuner_config_set(&ov, TUNER_CFG_TASK_TIMEOUT_MS, 250);
+    c = make_config(6);
+    assert_int_equal(store_config_append(s, "c1", 3, &c, "override", NULL, &ov, NULL, 300, &v),
+                     0);
+    assert_int_equal(v, 4);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "c1", &a), 0);
+    assert_int_equal(a.config_version, 4);
+    assert_int_equal(a.last_change_ms, 300);
+    assert_true(tuner_config_equal(&a.override, &ov));
+    /* A version without override leaves it alone. */
+    assert_int_equal(store_config_append(s, "c1", 4, &c, "tuner", NULL, NULL, NULL, 400, &v), 0);
+    assert_int_equal(store_agent_get(s, "c1", &a), 0);
+    assert_true(tuner_config_equal(&a.override, &ov));
+    tuner_config none = { 0 };
+    assert_int_equal(store_config_append(s, "c1", 5, &c, "operator", NULL, &none, NULL, 500, &v),
+                     0);
+    assert_int_equal(store_agent_get(s, "c1", &a), 0);
+    assert_int_equal(a.override.set, 0);
+    assert_int_equal(a.config_version, 6);
+    store_close(s);
+}
+
+static void test_events(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    static const struct { const char *kind, *agent; int64_t ts; } evs[] = {
+        { "ack", "a", 100 }, { "nack", "b", 200 }, { "ack", "b", 300 },
+        { "policy", "", 400 }, { "ack", "a", 500 },
+    };
+    for (size_t i = 0; i < 5; i++) {
+        store_event ev = make_event(evs[i].kind, evs[i].agent, "agent", evs[i].ts);
+        ev.before = i == 0 ? "{\"x\":\"é\"}" : NULL;
+        ev.after = "{}";
+        assert_int_equal(store_event_append(s, &ev), 0);
+    }
+    collected *got = list_events(s, NULL);
+    assert_int_equal(got->n, 5);
+    for (size_t i = 1; i < 5; i++)
+        assert_true(got->ids[i] > got->ids[i - 1]);
+    assert_string_equal(got->before[0], "{\"x\":\"é\"}");
+    int64_t first = got->ids[0];
+
+    store_event_filter f = { .agent_id = "b" };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 2);
+    assert_string_equal(got->kinds[0], "nack");
+    assert_string_equal(got->kinds[1], "ack");
+
+    f = (store_event_filter){ .kind = "ack" };
+    assert_int_equal(list_events(s, &f)->n, 3);
+    f = (store_event_filter){ .kind = "ack", .agent_id = "a" };
+    assert_int_equal(list_events(s, &f)->n, 2);
+    f = (store_event_filter){ .since_ms = 300 };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 3);
+    assert_string_equal(got->kinds[0], "ack");
+    assert_string_equal(got->kinds[1], "policy");
+    f = (store_event_filter){ .after_id = first + 1 };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 3);
+    assert_int_equal(got->ids[0], first + 2);
+    f = (store_event_filter){ .limit = 2 };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 2);
+    assert_int_equal(got->ids[1], first + 1);
+    f = (store_event_filter){ .limit = 2, .after_id = got->ids[1] };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 2);
+    assert_int_equal(got->ids[0], first + 2);
+    f = (store_event_filter){ .agent_id = "nobody" };
+    assert_int_equal(list_events(s, &f)->n, 0);
+
+    /* A callback can stop the walk. */
+    collected c;
+    memset(&c, 0, sizeof c);
+    c.stop_after = 2;
+    assert_int_equal(store_event_list(s, NULL, collect, &c), 0);
+    assert_int_equal(c.n, 2);
+
+    store_event bad = make_event("", "a", "x", 1);
+    assert_int_equal(store_event_append(s, &bad), -EINVAL);
+    assert_int_equal(store_event_append(s, NULL), -EINVAL);
+    /* A zero timestamp is stamped with the wall clock. */
+    store_event now = make_event("tick", "", "server", 0);
+    int64_t before = now_ms();
+    assert_int_equal(store_event_append(s, &now), 0);
+    f = (store_event_filter){ .kind = "tick", .since_ms = before };
+    assert_int_equal(list_events(s, &f)->n, 1);
+    store_close(s);
+}
+
+static void assert_policy_equal(const tuner_policy *a, const tuner_policy *b)
+{
+    assert_int_equal(a->set, b->set);
+    for (int f = 0; f < TUNER_POL_NFIELDS; f++)
+        if ((a->set >> f) & 1u)
+            assert_true(a->v[f] == b->v[f]);
+}
+
+static void test_policies(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    tuner_policy defaults, p, got;
+    tuner_policy_defaults(&defaults);
+
+    assert_int_equal(store_policy_get_global(s, &got), 0);
+    assert_policy_equal(&got, &defaults);
+    assert_int_equal(store_policy_get_service(s, "svc", &got), -ENOENT);
+    assert_int_equal(store_policy_effective(s, "svc", &got), 0);
+    assert_policy_equal(&got, &defaults);
+
+    /* Global: threshold 4, persistence 0.25. */
+    memset(&p, 0, sizeof p);
+    p.set = 1u << TUNER_POL_STEAL_THRESHOLD | 1u << TUNER_POL_STEAL_PERSISTENCE;
+    p.v[TUNER_POL_STEAL_THRESHOLD] = 4;
+    p.v[TUNER_POL_STEAL_PERSISTENCE] = 0.25;
+    store_event ev = make_event("policy", "", "operator", 10);
+    assert_int_equal(store_policy_put_global(s, &p, &ev), 0);
+    assert_int_equal(store_policy_get_global(s, &got), 0);
+    assert_int_equal(got.set, defaults.set);
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 4);
+    assert_true(got.v[TUNER_POL_STEAL_PERSISTENCE] == 0.25);
+    assert_true(got.v[TUNER_POL_EVEN_MIN] == defaults.v[TUNER_POL_EVEN_MIN]);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM policies WHERE scope = '' AND field "
+                                 "= 'neighbor_steal.threshold' AND value = 4"), 1);
+
+    /* Service: rounding floor, threshold 2. */
+    memset(&p, 0, sizeof p);
+    p.set = 1u << TUNER_POL_QUOTA_ROUNDING | 1u << TUNER_POL_STEAL_THRESHOLD;
+    p.v[TUNER_POL_QUOTA_ROUNDING] = TUNER_ROUND_FLOOR;
+    p.v[TUNER_POL_STEAL_THRESHOLD] = 2;
+    snprintf(ev.service, sizeof ev.service, "svc");
+    assert_int_equal(store_policy_put_service(s, "svc", &p, &ev), 0);
+    assert_int_equal(store_policy_get_service(s, "svc", &got), 0);
+    assert_int_equal(got.set, p.set);
+    assert_true(got.v[TUNER_POL_QUOTA_ROUNDING] == TUNER_ROUND_FLOOR);
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 2);
+
+    /* Effective: defaults < global < service, field by field. */
+    assert_int_equal(store_policy_effective(s, "svc", &got), 0);
+    assert_int_equal(got.set, defaults.set);
+    assert_true(got.v[TUNER_POL_QUOTA_ROUNDING] == TUNER_ROUND_FLOOR);   /* service */
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 2);                  /* service over global */
+    assert_true(got.v[TUNER_POL_STEAL_PERSISTENCE] == 0.25);             /* global */
+    assert_true(got.v[TUNER_POL_STEAL_WINDOW] == 30);                    /* default */
+    assert_int_equal(store_policy_effective(s, "other", &got), 0);
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 4);
+    assert_int_equal(store_policy_effective(s, NULL, &got), 0);
+    assert_true(got.v[TUNER_POL_QUOTA_ROUNDING] == TUNER_ROUND_CEIL);
+
+    /* put_global replaces: persistence, no longer set, is back to default. */
+    memset(&p, 0, sizeof p);
+    p.set = 1u << TUNER_POL_GUARD_MIN_INTERVAL_S;
+    p.v[TUNER_POL_GUARD_MIN_INTERVAL_S] = 120;
+    assert_int_equal(store_policy_put_global(s, &p, NULL), 0);
+    assert_int_equal(store_policy_get_global(s, &got), 0);
+    assert_true(got.v[TUNER_POL_STEAL_PERSISTENCE] == 0.5);
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 8);
+    assert_true(got.v[TUNER_POL_GUARD_MIN_INTERVAL_S] == 120);
+
+    /* Invalid patches are rejected and change nothing, event included. */
+    size_t events_before = list_events(s, NULL)->n;
+    memset(&p, 0, sizeof p);
+    p.set = 1u << TUNER_POL_QUOTA_MIN_PROCS;
+    p.v[TUNER_POL_QUOTA_MIN_PROCS] = 0;                          /* below 1 */
+    assert_int_equal(store_policy_put_global(s, &p, &ev), -EINVAL);
+    p.v[TUNER_POL_QUOTA_MIN_PROCS] = 2.5;                        /* not whole */
+    assert_int_equal(store_policy_put_service(s, "svc", &p, &ev), -EINVAL);
+    p.set = 1u << TUNER_POL_NFIELDS;                             /* unknown field */
+    assert_int_equal(store_policy_put_global(s, &p, &ev), -EINVAL);
+    assert_int_equal(store_policy_put_service(s, "", &p, &ev), -EINVAL);
+    assert_int_equal(list_events(s, NULL)->n, events_before);
+    assert_int_equal(store_policy_get_global(s, &got), 0);
+    assert_true(got.v[TUNER_POL_QUOTA_MIN_PROCS] == 2);
+    assert_true(got.v[TUNER_POL_GUARD_MIN_INTERVAL_S] == 120);
+    assert_int_equal(store_policy_get_service(s, "svc", &got), 0);
+    assert_true(got.v[TUNER_POL_STEAL_THRESHOLD] == 2);
+
+    /* Delete. */
+    assert_int_equal(store_policy_delete_service(s, "svc", &ev), 0);
+    assert_int_equal(store_policy_get_service(s, "svc", &got), -ENOENT);
+    assert_int_equal(store_policy_delete_service(s, "svc", &ev), -ENOENT);
+    assert_int_equal(list_events(s, NULL)->n, events_before + 1);
+    assert_int_equal(store_policy_effective(s, "svc", &got), 0);
+    assert_true(got.v[TUNER_POL_QUOTA_ROUNDING] == TUNER_ROUND_CEIL);
+    assert_true(got.v[TUNER_POL_GUARD_MIN_INTERVAL_S] == 120);
+    store_close(s);
+}
+
+static void test_samples_window(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;      /* only explicit flushes */
+    store *s = open_store(fx, &o);
+    add_agent(s, "w", "svc");
+
+    tuner_sample *win = NULL;
+    size_t n = 99;
+    assert_int_equal(store_samples_window(s, "w", 128, &win, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(win);
+
+    append_seq(s, "w", 0, 200, 0);
+    assert_int_equal(store_samples_window(s, "w", 1000, &win, &n), 0);
+    assert_int_equal(n, TUNER_MAX_WINDOW);
+    for (size_t i = 0; i < n; i++) {
+        int64_t seq = 200 - TUNER_MAX_WINDOW + (int64_t)i;
+        assert_int_equal(win[i].ts_ms, 1000 * seq);
+        assert_int_equal(win[i].nprocs, 4);
+        assert_int_equal(win[i].local_runq[3], seq * 100 + 3);
+        assert_int_equal(win[i].global_runq, seq);
+        assert_int_equal(win[i].goroutines, -1);
+    }
+    /* The copy is the caller's: scribbling on it changes nothing stored. */
+    win[n - 1].local_runq[0] = -5;
+    store_samples_free(win, n);
+    assert_int_equal(store_samples_window(s, "w", 10, &win, &n), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(win[0].ts_ms, 1000 * 190);
+    assert_int_equal(win[9].ts_ms, 1000 * 199);
+    assert_int_equal(win[9].local_runq[0], 19900);
+    store_samples_free(win, n);
+
+    /* The store copies what it is given. */
+    tuner_sample x[2];
+    int32_t r0[3] = { 7, 8, 9 }, r1[1] = { 42 };
+    make_sample(&x[0], r0, 3, 500, 5000);
+    make_sample(&x[1], r1, 1, 501, 5001);
+    r0[0] = 7, r0[1] = 8, r0[2] = 9;
+    r1[0] = 42;
+    assert_int_equal(store_samples_append(s, "w", x, 2), 0);
+    r0[0] = r0[1] = r0[2] = -1;
+    r1[0] = -1;
+    assert_int_equal(store_samples_window(s, "w", 2, &win, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(win[0].nprocs, 3);
+    assert_int_equal(win[0].local_runq[0], 7);
+    assert_int_equal(win[0].local_runq[2], 9);
+    assert_int_equal(win[1].nprocs, 1);
+    assert_int_equal(win[1].local_runq[0], 42);
+    assert_true(win[0].local_runq != r0);
+    store_samples_free(win, n);
+
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "w", &a), 0);
+    assert_int_equal(a.samples_total, 202);
+
+    /* Rejected input changes nothing: a bad sample fails the whole batch. */
+    int32_t big[TUNER_MAX_PROCS + 1] = { 0 };
+    make_sample(&x[0], r0, 3, 600, 6000);
+    make_sample(&x[1], big, TUNER_MAX_PROCS + 1, 601, 6001);
+    assert_int_equal(store_samples_append(s, "w", x, 2), -EINVAL);
+    make_sample(&x[1], big, 0, 601, 6001);
+    assert_int_equal(store_samples_append(s, "w", x, 2), -EINVAL);
+    make_sample(&x[1], big, 2, 601, 0);                 /* recv_ms unset */
+    assert_int_equal(store_samples_append(s, "w", x, 2), -EINVAL);
+    make_sample(&x[1], big, TUNER_MAX_PROCS, 601, 6001);
+    x[1].local_runq = NULL;
+    assert_int_equal(store_samples_append(s, "w", x, 2), -EINVAL);
+    assert_int_equal(store_samples_append(s, "nobody", x, 1), -ENOENT);
+    assert_int_equal(store_samples_window(s, "nobody", 5, &win, &n), -ENOENT);
+    assert_int_equal(store_agent_get(s, "w", &a), 0);
+    assert_int_equal(a.samples_total, 202);
+    /* The largest P count is fine. */
+    make_sample(&x[1], big, TUNER_MAX_PROCS, 601, 6001);
+    assert_int_equal(store_samples_append(s, "w", &x[1], 1), 0);
+    store_close(s);
+}
+
+static void test_samples_persist_reload(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    store *s = open_store(fx, &o);
+    add_agent(s, "p1", "svc");
+    add_agent(s, "p2", "svc");
+    int64_t now = now_ms();
+    append_seq(s, "p1", 0, 150, now);
+    tuner_sample x;
+    int32_t runq[2];
+    make_sample(&x, runq, 2, 7, now);
+    runq[0] = -3;                   /* negative and large values survive */
+    runq[1] = 2147483647;
+    x.goroutines = 99;
+    x.needspinning = 0;
+    x.lat_p50_us = 1.25;
+    x.lat_p99_us = -1;
+    assert_int_equal(store_samples_append(s, "p2", &x, 1), 0);
+
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 151);
+    assert_int_equal(raw_int(fx, "SELECT samples_total FROM agents WHERE id = 'p1'"), 150);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE goroutines IS NULL"), 150);
+    assert_int_equal(raw_int(fx, "SELECT length(local_runq) FROM samples WHERE agent_id = 'p2'"),
+                     8);
+    assert_int_equal(raw_int(fx, "SELECT hex(local_runq) = 'FDFFFFFFFFFFFF7F' FROM samples "
+                                 "WHERE agent_id = 'p2'"), 1);
+    store_close(s);
+
+    s = open_store(fx, &o);
+    tuner_sample *win = NULL;
+    size_t n = 0;
+    assert_int_equal(store_samples_window(s, "p1", 1000, &win, &n), 0);
+    assert_int_equal(n, TUNER_MAX_WINDOW);
+    for (size_t i = 0; i < n; i++) {
+        int64_t seq = 150 - TUNER_MAX_WINDOW + (int64_t)i;
+        assert_int_equal(win[i].ts_ms, 1000 * seq);
+        assert_int_equal(win[i].recv_ms, now);
+        assert_int_equal(win[i].local_runq[1], seq * 100 + 1);
+        assert_int_equal(win[i].idle_procs, 1);
+        assert_int_equal(win[i].spinning_threads, -1);
+        assert_true(win[i].lat_p99_us == 12.5);
+        assert_true(win[i].lat_p50_us == -1);
+    }
+    store_samples_free(win, n);
+    assert_int_equal(store_samples_window(s, "p2", 1000, &win, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(win[0].local_runq[0], -3);
+    assert_int_equal(win[0].local_runq[1], 2147483647);
+    assert_int_equal(win[0].goroutines, 99);
+    assert_int_equal(win[0].needspinning, 0);
+    assert_true(win[0].lat_p50_us == 1.25);
+    assert_true(win[0].lat_p99_us == -1);
+    store_samples_free(win, n);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "p1", &a), 0);
+    assert_int_equal(a.samples_total, 150);
+
+    /* Appends after a reload continue the window and the count; close
+     * flushes without being asked. */
+    append_seq(s, "p1", 150, 160, now + 1);
+    assert_int_equal(store_agent_get(s, "p1", &a), 0);
+    assert_int_equal(a.samples_total, 160);
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE agent_id = 'p1'"), 160);
+    assert_int_equal(raw_int(fx, "SELECT samples_total FROM agents WHERE id = 'p1'"), 160);
+    s = open_store(fx, &o);
+    assert_int_equal(store_samples_window(s, "p1", 1, &win, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(win[0].ts_ms, 1000 * 159);
+    store_samples_free(win, n);
+    store_close(s);
+}
+
+static void test_flusher_thread(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 20;
+    store *s = open_store(fx, &o);
+    add_agent(s, "f", "svc");
+    append_seq(s, "f", 0, 30, now_ms());
+    int64_t count = 0;
+    for (int i = 0; i < 500 && count < 30; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        count = raw_int(fx, "SELECT count(*) FROM samples");
+    }
+    assert_int_equal(count, 30);
+    assert_int_equal(store_test_pending(s, NULL), 0);
+    /* Closing with a long interval pending returns at once. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    store_close(s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 2);
+}
+
+static void test_retention(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    o.retention_ms = 60 * 1000;
+    store *s = open_store(fx, &o);
+    add_agent(s, "r", "svc");
+    int64_t now = now_ms();
+    append_seq(s, "r", 0, 20, now - 3600 * 1000);      /* an hour old */
+    append_seq(s, "r", 20, 25, now - 1000);            /* recent */
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 5);
+    assert_int_equal(raw_int(fx, "SELECT min(ts_ms) FROM samples"), 20 * 1000);
+    /* The count of accepted samples is not retention's business. */
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "r", &a), 0);
+    assert_int_equal(a.samples_total, 25);
+    store_close(s);
+
+    s = open_store(fx, &o);
+    tuner_sample *win = NULL;
+    size_t n = 0;
+    assert_int_equal(store_samples_window(s, "r", 100, &win, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(win[0].ts_ms, 20 * 1000);
+    store_samples_free(win, n);
+    store_close(s);
+}
+
+static void test_delete_agent(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    store *s = open_store(fx, &o);
+    add_agent(s, "d", "svc");
+    add_agent(s, "keep", "svc");
+    tuner_config c = make_config(4);
+    store_event ev = make_event("config_version", "d", "tuner", 10);
+    assert_int_equal(store_config_append(s, "d", 0, &c, "tuner", NULL, NULL, &ev, 10, NULL), 0);
+    assert_int_equal(store_config_append(s, "d", 1, &c, "tuner", NULL, NULL, &ev, 11, NULL), 0);
+    assert_int_equal(store_config_append(s, "keep", 0, &c, "tuner", NULL, NULL, NULL, 11, NULL),
+                     0);
+    int64_t now = now_ms();
+    append_seq(s, "d", 0, 10, now);
+    append_seq(s, "keep", 0, 3, now);
+    assert_int_equal(store_flush(s), 0);
+    append_seq(s, "d", 10, 15, now);        /* still pending at delete */
+
+    store_event del = make_event("agent_deleted", "d", "operator", 20);
+    assert_int_equal(store_agent_delete(s, "d", &del), 0);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "d", &a), -ENOENT);
+    tuner_sample *win = NULL;
+    size_t n = 0;
+    assert_int_equal(store_samples_window(s, "d", 10, &win, &n), -ENOENT);
+    tuner_sample x;
+    int32_t runq[4];
+    make_sample(&x, runq, 4, 1, now);
+    assert_int_equal(store_samples_append(s, "d", &x, 1), -ENOENT);
+    store_version sv;
+    assert_int_equal(store_config_get(s, "d", 1, &sv), -ENOENT);
+    assert_int_equal(store_agent_delete(s, "d", &del), -ENOENT);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE agent_id = 'd'"), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions WHERE agent_id = 'd'"), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE agent_id = 'keep'"), 3);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions WHERE agent_id = 'keep'"),
+                     1);
+    store_event_filter f = { .agent_id = "d" };
+    collected *got = list_events(s, &f);
+    assert_int_equal(got->n, 4);     /* registered, two versions, deleted */
+    assert_string_equal(got->kinds[3], "agent_deleted");
+    size_t count = 0;
+    assert_int_equal(store_agent_count(s, &count), 0);
+    assert_int_equal(count, 1);
+
+    /* The id can come back, as a new agent. */
+    bool created = false;
+    store_agent facts;
+    make_facts(&facts, "d", "svc");
+    assert_int_equal(store_agent_upsert(s, &facts, 30, &created), 0);
+    assert_true(created);
+    assert_int_equal(store_agent_get(s, "d", &a), 0);
+    assert_int_equal(a.config_version, 0);
+    assert_int_equal(a.samples_total, 0);
+    assert_int_equal(store_samples_window(s, "d", 10, &win, &n), 0);
+    assert_int_equal(n, 0);
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE agent_id = 'd'"), 0);
+}
+
+static void test_max_agents(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.max_agents = 3;
+    store *s = open_store(fx, &o);
+    add_agent(s, "a", "svc");
+    add_agent(s, "b", "svc");
+    add_agent(s, "c", "svc");
+    store_agent f;
+    make_facts(&f, "d", "svc");
+    assert_int_equal(store_agent_upsert(s, &f, 1, NULL), -ENOSPC);
+    assert_int_equal(store_agent_get(s, "d", &f), -ENOENT);
+    make_facts(&f, "a", "svc");
+    assert_int_equal(store_agent_upsert(s, &f, 2, NULL), 0);     /* updates still work */
+    assert_int_equal(store_agent_delete(s, "b", NULL), 0);
+    make_facts(&f, "d", "svc");
+    assert_int_equal(store_agent_upsert(s, &f, 3, NULL), 0);
+    store_close(s);
+
+    /* The cap holds across a restart. */
+    s = open_store(fx, &o);
+    make_facts(&f, "e", "svc");
+    assert_int_equal(store_agent_upsert(s, &f, 4, NULL), -ENOSPC);
+    store_close(s);
+}
+
+static void test_pending_cap(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    store *s = open_store(fx, &o);
+    add_agent(s, "q", "svc");
+    store_test_pending_limit(s, 10);
+    append_seq(s, "q", 0, 25, now_ms());
+    uint64_t dropped = 0;
+    assert_int_equal(store_test_pending(s, &dropped), 10);
+    assert_int_equal(dropped, 15);
+    /* The window is not the queue: it still has all 25. */
+    tuner_sample *win = NULL;
+    size_t n = 0;
+    assert_int_equal(store_samples_window(s, "q", 100, &win, &n), 0);
+    assert_int_equal(n, 25);
+    store_samples_free(win, n);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_test_pending(s, NULL), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 10);
+    assert_int_equal(raw_int(fx, "SELECT min(ts_ms) FROM samples"), 15 * 1000);
+    store_close(s);
+}
+
+/* The queue on its own: order, the cap, putting a failed batch back. */
+static void test_pending_queue(void **state)
+{
+    (void)state;
+    win_agent owner_a, owner_b;
+    win_sample *w[8], *out[8];
+    pending q;
+    pending_init(&q, 4);
+    for (int i = 0; i < 8; i++) {
+        tuner_sample x;
+        int32_t runq[1];
+        make_sample(&x, runq, 1, i, 1 + i);
+        w[i] = win_sample_new(&x);
+        w[i]->owner = i % 2 ? &owner_b : &owner_a;
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pending_push(&q, w[i]), 0);
+    assert_int_equal(pending_push(&q, w[4]), 1);        /* w0 dropped */
+    assert_int_equal(pending_take(&q, out, 2), 2);
+    assert_ptr_equal(out[0], w[1]);
+    assert_ptr_equal(out[1], w[2]);
+    assert_int_equal(pending_push(&q, w[5]), 0);        /* w3 w4 w5 */
+    /* Back in front; one over the cap, so the oldest (w1) goes. */
+    assert_int_equal(pending_unshift(&q, out, 2), 1);
+    assert_int_equal(q.len, 4);
+    assert_int_equal(q.dropped, 2);
+    pending_purge(&q, &owner_a);                        /* w2 w4 go */
+    assert_int_equal(q.len, 2);
+    assert_int_equal(pending_push(&q, w[6]), 0);
+    assert_int_equal(pending_push(&q, w[7]), 0);
+    assert_int_equal(pending_take(&q, out, 8), 4);
+    assert_ptr_equal(out[0], w[3]);
+    assert_ptr_equal(out[1], w[5]);
+    assert_ptr_equal(out[2], w[6]);
+    assert_ptr_equal(out[3], w[7]);
+    assert_int_equal(pending_take(&q, out + 4, 8), 0);
+    /* Wrap-around: put all four back at the front of an empty queue. */
+    assert_int_equal(pending_unshift(&q, out, 4), 0);
+    assert_int_equal(pending_set_limit(&q, 1), 3);
+    assert_int_equal(pending_take(&q, out, 8), 1);
+    assert_ptr_equal(out[0], w[7]);
+    win_sample_release(out[0]);
+    pending_cleanup(&q);
+}
+
+/* ------------------------------------------------------------ concurrency */
+
+#define CONC_WRITERS 4
+#define CONC_ROUNDS 100
+
+typedef struct conc {
+    store *s;
+    int idx;
+    atomic_int *failures;
+    atomic_int *running;
+} conc;
+
+static void *conc_writer(void *arg)
+{
+    conc *c = arg;
+    char id[16];
+    snprintf(id, sizeof id, "w%d", c->idx);
+    for (int64_t i = 0; i < CONC_ROUNDS; i++) {
+        tuner_sample x[3];
+        int32_t runq[3][8];
+        for (int k = 0; k < 3; k++)
+            make_sample(&x[k], runq[k], 8, i * 3 + k, now_ms());
+        if (store_samples_append(c->s, id, x, 3) != 0)
+            atomic_fetch_add(c->failures, 1);
+        tuner_config cfg = make_config(2 + i % 8);
+        store_event ev = make_event("config_version", id, "tuner", now_ms());
+        ev.after = "{}";
+        if (store_config_append(c->s, id, i, &cfg, "tuner", "[]", NULL, &ev, now_ms(), NULL) != 0)
+            atomic_fetch_add(c->failures, 1);
+        tuner_sample *win = NULL;
+        size_t n = 0;
+        if (store_samples_window(c->s, id, 16, &win, &n) != 0 || n == 0)
+            atomic_fetch_add(c->failures, 1);
+        store_samples_free(win, n);
+    }
+    atomic_fetch_sub(c->running, 1);
+    return NULL;
+}
+
+static int count_cb(void *ud, const store_event *ev)
+{
+    (void)ev;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+static void *conc_reader(void *arg)
+{
+    conc *c = arg;
+    while (atomic_load(c->running) > 0) {
+        store_agent out[8];
+        size_t n = 0, nev = 0;
+        bool more;
+        tuner_policy p;
+        store_version h[4];
+        if (store_agent_list(c->s, NULL, NULL, out, 8, &n, &more) != 0 || n != CONC_WRITERS)
+            atomic_fetch_add(c->failures, 1);
+        store_event_filter f = { .limit = 50, .kind = "config_version" };
+        if (store_event_list(c->s, &f, count_cb, &nev) != 0)
+            atomic_fetch_add(c->failures, 1);
+        if (store_policy_effective(c->s, "svc", &p) != 0)
+            atomic_fetch_add(c->failures, 1);
+        if (store_config_history(c->s, "w1", h, 4, &n) != 0)
+            atomic_fetch_add(c->failures, 1);
+        for (size_t i = 0; i < n; i++)
+            store_version_cleanup(&h[i]);
+        if (store_ping(c->s) != 0)
+            atomic_fetch_add(c->failures, 1);
+    }
+    return NULL;
+}
+
+static void test_concurrency(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 5;
+    store *s = open_store(fx, &o);
+    for (int i = 0; i < CONC_WRITERS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "w%d", i);
+        add_agent(s, id, "svc");
+    }
+    atomic_int failures = 0, running = CONC_WRITERS;
+    conc args[CONC_WRITERS + 1];
+    pthread_t th[CONC_WRITERS + 1];
+    for (int i = 0; i <= CONC_WRITERS; i++) {
+        args[i] = (conc){ s, i, &failures, &running };
+        assert_int_equal(pthread_create(&th[i], NULL, i < CONC_WRITERS ? conc_writer : conc_reader,
+                                        &args[i]), 0);
+    }
+    for (int i = 0; i <= CONC_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&failures), 0);
+    for (int i = 0; i < CONC_WRITERS; i++) {
+        char id[16];
+        store_agent a;
+        snprintf(id, sizeof id, "w%d", i);
+        assert_int_equal(store_agent_get(s, id, &a), 0);
+        assert_int_equal(a.config_version, CONC_ROUNDS);
+        assert_int_equal(a.samples_total, CONC_ROUNDS * 3);
+    }
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), CONC_WRITERS * CONC_ROUNDS * 3);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions"),
+                     CONC_WRITERS * CONC_ROUNDS);
+}
+
+/* -------------------------------------------------------- crash durability */
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The child: appends versions as fast as it can and reports each one only
+ * after store_config_append returned, i.e. after it was acknowledged. */
+static void crash_child(const char *dir, int fd)
+{
+    store *s = NULL;
+    char err[256];
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 2;
+    if (store_open(dir, &o, &s, err, sizeof err) != 0)
+        _exit(2);
+    for (int64_t v = 0; v < 100000; v++) {
+        tuner_config c = make_config(1 + v % 64);
+        store_event ev = make_event("config_version", "crash", "tuner", v + 1);
+        int64_t got = 0;
+        if (store_config_append(s, "crash", v, &c, "tuner", "[\"crash\"]", NULL, &ev, v + 1,
+                                &got) != 0)
+            _exit(3);
+        tuner_sample x;
+        int32_t runq[16];
+        make_sample(&x, runq, 16, v, now_ms());
+        if (store_samples_append(s, "crash", &x, 1) != 0)
+            _exit(4);
+        if (write_all(fd, &got, sizeof got) < 0)
+            _exit(5);
+    }
+    _exit(0);
+}
+
+static void test_crash_durability(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "crash", "svc");
+    store_close(s);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        crash_child(fx->data, fds[1]);
+    }
+    close(fds[1]);
+
+    static int64_t reported[100000];
+    size_t n = 0, have = 0;
+    bool killed = false;
+    char buf[sizeof(int64_t)];
+    for (;;) {
+        ssize_t r = read(fds[0], buf + have, sizeof buf - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        if (have < sizeof buf)
+            continue;
+        memcpy(&reported[n++], buf, sizeof buf);
+        have = 0;
+        if (!killed && n >= 50) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+    }
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(killed);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_true(n >= 50);
+
+    /* The file is sound, as a fresh connection sees it. */
+    char ok[64];
+    raw_text(fx, "PRAGMA integrity_check", ok, sizeof ok);
+    assert_string_equal(ok, "ok");
+
+    /* Every acknowledged version is there. */
+    s = open_store(fx, NULL);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "crash", &a), 0);
+    assert_true(a.config_version >= reported[n - 1]);
+    for (size_t i = 0; i < n; i++) {
+        store_version sv;
+        assert_int_equal(reported[i], (int64_t)i + 1);
+        assert_int_equal(store_config_get(s, "crash", reported[i], &sv), 0);
+        assert_int_equal(sv.config.v[TUNER_CFG_GOMAXPROCS], 1 + (reported[i] - 1) % 64);
+        store_version_cleanup(&sv);
+    }
+    /* And the store works on from where the child stopped. */
+    tuner_config c = make_config(2);
+    int64_t v = 0;
+    assert_int_equal(store_config_append(s, "crash", a.config_version, &c, "operator", NULL,
+                                         NULL, NULL, 1, &v), 0);
+    assert_int_equal(v, a.config_version + 1);
+    store_close(s);
+    raw_text(fx, "PRAGMA integrity_check", ok, sizeof ok);
+    assert_string_equal(ok, "ok");
+}
+
+int test_store(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mode_names),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_open_creates_schema),
+        T(test_refuses_newer_schema),
+        T(test_reopen_keeps_everything),
+        T(test_upsert),
+        T(test_list_paging),
+        T(test_mode),
+        T(test_config_versions),
+        T(test_events),
+        T(test_policies),
+        T(test_samples_window),
+        T(test_samples_persist_reload),
+        T(test_flusher_thread),
+        T(test_retention),
+        T(test_delete_agent),
+        T(test_max_agents),
+        T(test_pending_cap),
+        cmocka_unit_test(test_pending_queue),
+        T(test_concurrency),
+        T(test_crash_durability),
+#undef T
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

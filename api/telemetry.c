@@ -49,14 +49,16 @@ static bool batch_push(batch *b, const tuner_sample *s)
     return true;
 }
 
+/* Which optional agent facts a push stated. */
+enum { P_HOST = 1, P_PID = 2, P_RUNTIME = 4, P_NUMCPU = 8, P_AFFINITY = 16, P_SOURCE = 32,
+       P_PARENT = 64 };
+
 /* Stores the agent's facts and the samples, then answers. Facts the push
  * did not state keep their previous values, except the CPU limit, which
  * every push states (absent = unlimited). */
 static void commit(api_call *c, store_agent *facts, const unsigned present, batch *b,
                    json_t *extra)
 {
-    enum { P_HOST = 1, P_PID = 2, P_RUNTIME = 4, P_NUMCPU = 8, P_AFFINITY = 16, P_SOURCE = 32,
-           P_PARENT = 64 };
     store_agent old;
     if (store_agent_get(c->ctx->store, facts->id, &old) == 0) {
         if (!(present & P_HOST))
@@ -236,15 +238,15 @@ static void telemetry_json(api_call *c)
     snprintf(facts.service, sizeof facts.service, "%s", service);
     if (host) {
         snprintf(facts.hostname, sizeof facts.hostname, "%s", host);
-        present |= 1;
+        present |= P_HOST;
     }
     if (runtime) {
         snprintf(facts.runtime, sizeof facts.runtime, "%s", runtime);
-        present |= 4;
+        present |= P_RUNTIME;
     }
     if (source) {
         snprintf(facts.limit_source, sizeof facts.limit_source, "%s", source);
-        present |= 32;
+        present |= P_SOURCE;
     }
     long long v;
     bool has;
@@ -252,19 +254,19 @@ static void telemetry_json(api_call *c)
         goto out;
     if (has) {
         facts.pid = v;
-        present |= 2;
+        present |= P_PID;
     }
     if (get_int(c, ja, "agent", "num_cpu", 1, 65536, true, &v, &has))
         goto out;
     if (has) {
         facts.cpu.num_cpu = (int32_t)v;
-        present |= 8;
+        present |= P_NUMCPU;
     }
     if (get_int(c, ja, "agent", "affinity", 1, 65536, true, &v, &has))
         goto out;
     if (has) {
         facts.cpu.affinity = (int32_t)v;
-        present |= 16;
+        present |= P_AFFINITY;
     }
     if (get_real(c, ja, "agent", "cpu_limit", 0.001, 65536, true, &facts.cpu.limit, NULL) ||
         get_int(c, ja, "agent", "applied_version", 0, 1LL << 62, true, &v, NULL))
@@ -277,7 +279,7 @@ static void telemetry_json(api_call *c)
             goto out;
         }
         facts.parent_tighter = json_is_true(pt);
-        present |= 64;
+        present |= P_PARENT;
     }
 
     json_t *js = json_object_get(root, "samples");
@@ -406,27 +408,27 @@ static void telemetry_text(api_call *c)
     int r;
     if ((r = query_str(c, "hostname", facts.hostname, sizeof facts.hostname)) < 0)
         return;
-    present |= r ? 1 : 0;
+    present |= r ? P_HOST : 0;
     if ((r = query_str(c, "runtime", facts.runtime, sizeof facts.runtime)) < 0)
         return;
-    present |= r ? 4 : 0;
+    present |= r ? P_RUNTIME : 0;
     if (c->req->query(c->req->conn, "pid")) {
         if (query_int(c, "pid", 0, 1, 1LL << 31, &v))
             return;
         facts.pid = v;
-        present |= 2;
+        present |= P_PID;
     }
     if (c->req->query(c->req->conn, "num_cpu")) {
         if (query_int(c, "num_cpu", 0, 1, 65536, &v))
             return;
         facts.cpu.num_cpu = (int32_t)v;
-        present |= 8;
+        present |= P_NUMCPU;
     }
     if (c->req->query(c->req->conn, "affinity")) {
         if (query_int(c, "affinity", 0, 1, 65536, &v))
             return;
         facts.cpu.affinity = (int32_t)v;
-        present |= 16;
+        present |= P_AFFINITY;
     }
     if (query_real(c, "cpu_limit", 0.001, 65536, &facts.cpu.limit))
         return;

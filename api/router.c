@@ -137,14 +137,10 @@ void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
         routes[i].h[m](&c);
         return;
     }
-    if (strncmp(req->path, "/api/", 5) == 0 || m < 0) {
-        if (m < 0)
-            snprintf(resp->allow, sizeof resp->allow, "GET");
-        reply_error(&c, m < 0 ? 405 : 404, m < 0 ? "method_not_allowed" : "not_found", NULL,
-                    "no such route: %s %s", req->method, req->path);
-        return;
-    }
-    serve_static(&c, m);
+    if (strncmp(req->path, "/api/", 5) == 0)
+        reply_error(&c, 404, "not_found", NULL, "no such route: %s %s", req->method, req->path);
+    else
+        serve_static(&c, m);
 }
 
 void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud)

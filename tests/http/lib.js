@@ -152,6 +152,20 @@ class Server {
     sock(opts) { return socketRequest({ port: this.port, ...opts }); }
 }
 
+/* True when GET /healthz answers 200 within a second. */
+function healthy(port) {
+    return new Promise((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false,
+                               headers: { Connection: 'close' }, timeout: 1000 }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode === 200));
+            res.on('error', () => resolve(false));
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(false));
+    });
+}
+
 /*
  * Starts the server binary. opts.dataDir reuses a data directory (restart
  * tests); opts.args are extra command-line arguments.
@@ -172,14 +186,11 @@ async function startServer(opts = {}) {
     for (let i = 0; i < HEALTH_TRIES; i++) {
         if (!srv.alive())
             break;
-        try {
-            const res = await fetch(`${srv.base}/healthz`, { signal: AbortSignal.timeout(1000) });
-            await res.arrayBuffer();
-            if (res.status === 200)
-                return srv;
-        } catch (e) {
-            // not listening yet
-        }
+        // A plain request on its own connection, closed after the answer, so
+        // that no idle keep-alive connection of ours is left counting
+        // against the server's connection limits.
+        if (await healthy(port))
+            return srv;
         const err = await Promise.race([spawnError, sleep(HEALTH_DELAY_MS).then(() => null)]);
         if (err)
             throw new Error(`cannot start ${bin}: ${err.message}`);

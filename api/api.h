@@ -22,7 +22,6 @@
 
 typedef struct api_ctx {
     store *store;
-    size_t max_body;                    /* for messages; server/ enforces it */
     int64_t (*now_ms)(void);            /* wall clock; replaceable in tests */
 } api_ctx;
 

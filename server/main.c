@@ -206,7 +206,7 @@ int main(int argc, char **argv)
     }
     ho.threads = threads;
 
-    api_ctx ctx = { st, ho.max_body, wall_ms };
+    api_ctx ctx = { st, wall_ms };
     http_server *srv = NULL;
     rc = http_start(&ho, &ctx, &srv, err, sizeof err);
     if (rc) {

@@ -48,6 +48,10 @@ typedef struct api_response {
     char allow[64];                     /* "" = none */
 } api_response;
 
+/* Once, before any thread calls api_handle: seeds jansson's hash tables
+ * (which must not be seeded concurrently). */
+void api_init(void);
+
 /* Handles one request and fills *resp. Never fails: internal errors become
  * 500 or 503 answers. The caller frees resp->body. */
 void api_handle(api_ctx *ctx, const api_request *req, api_response *resp);

@@ -118,6 +118,11 @@ static void serve_static(api_call *c, int m)
     c->resp->cache_control = "no-cache";
 }
 
+void api_init(void)
+{
+    json_object_seed(0);
+}
+
 void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
 {
     char param[STORE_ID_MAX + 2];

@@ -18,13 +18,15 @@ const { startServer } = require('../http/lib.js');
 const PROG_DIR = path.join(__dirname, 'goprog');
 let bin;
 let srv;
+let dir;
 
 before(async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gotuned-e2e-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gotuned-e2e-'));
     bin = path.join(dir, 'goprog');
     execFileSync('go', ['build', '-o', bin, '.'], {
         cwd: PROG_DIR,
-        env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOCACHE: path.join(dir, 'cache') },
+        env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOCACHE: path.join(dir, 'cache'),
+               GOPATH: path.join(dir, 'gopath') },
         stdio: ['ignore', 'inherit', 'inherit'],
     });
     srv = await startServer();
@@ -33,6 +35,8 @@ before(async () => {
 after(async () => {
     if (srv)
         await srv.stop();
+    if (dir)
+        fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /* Runs the program to completion (it stops by itself) and returns stderr. */

@@ -404,7 +404,6 @@ static void telemetry_text(api_call *c)
     snprintf(facts.id, sizeof facts.id, "%s", id);
     snprintf(facts.service, sizeof facts.service, "%s", service);
     unsigned present = 0;
-    long long v;
     int r;
     if ((r = query_str(c, "hostname", facts.hostname, sizeof facts.hostname)) < 0)
         return;
@@ -412,24 +411,16 @@ static void telemetry_text(api_call *c)
     if ((r = query_str(c, "runtime", facts.runtime, sizeof facts.runtime)) < 0)
         return;
     present |= r ? P_RUNTIME : 0;
-    if (c->req->query(c->req->conn, "pid")) {
-        if (query_int(c, "pid", 0, 1, 1LL << 31, &v))
-            return;
-        facts.pid = v;
-        present |= P_PID;
-    }
-    if (c->req->query(c->req->conn, "num_cpu")) {
-        if (query_int(c, "num_cpu", 0, 1, 65536, &v))
-            return;
-        facts.cpu.num_cpu = (int32_t)v;
-        present |= P_NUMCPU;
-    }
-    if (c->req->query(c->req->conn, "affinity")) {
-        if (query_int(c, "affinity", 0, 1, 65536, &v))
-            return;
-        facts.cpu.affinity = (int32_t)v;
-        present |= P_AFFINITY;
-    }
+    /* Absent numbers read as 0, which no valid value is. */
+    long long pid, num_cpu, affinity;
+    if (query_int(c, "pid", 0, 1, 1LL << 31, &pid) ||
+        query_int(c, "num_cpu", 0, 1, 65536, &num_cpu) ||
+        query_int(c, "affinity", 0, 1, 65536, &affinity))
+        return;
+    facts.pid = pid;
+    facts.cpu.num_cpu = (int32_t)num_cpu;
+    facts.cpu.affinity = (int32_t)affinity;
+    present |= (pid ? P_PID : 0) | (num_cpu ? P_NUMCPU : 0) | (affinity ? P_AFFINITY : 0);
     if (query_real(c, "cpu_limit", 0.001, 65536, &facts.cpu.limit))
         return;
 

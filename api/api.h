@@ -35,7 +35,18 @@ typedef struct api_request {
     const char *(*query)(void *conn, const char *key);
     const char *(*header)(void *conn, const char *key);
     void *conn;
+    bool no_wait;                       /* answer now: the request was already held */
 } api_request;
+
+/* A request the API wants held (a blocking query): server/ keeps it without
+ * a thread until the agent's config version differs from index, the agent
+ * is deleted, wait_ms passes, the client goes away or the server stops;
+ * then it calls api_handle again with no_wait set and sends that answer. */
+typedef struct api_hold {
+    int64_t wait_ms;                    /* 0 = do not hold: send the response */
+    char agent[STORE_ID_MAX + 1];
+    int64_t index;
+} api_hold;
 
 typedef struct api_response {
     int status;
@@ -46,6 +57,8 @@ typedef struct api_response {
     const char *cache_control;
     char etag[STORE_ID_MAX + 32];       /* "" = none */
     char allow[64];                     /* "" = none */
+    int64_t index;                      /* >= 0: sent as X-Gotuned-Index */
+    api_hold hold;                      /* when hold.wait_ms > 0, body is NULL */
 } api_response;
 
 /* Once, before any thread calls api_handle: seeds jansson's hash tables

@@ -128,6 +128,7 @@ void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
     char param[STORE_ID_MAX + 2];
     api_call c = { ctx, req, resp, NULL };
     memset(resp, 0, sizeof *resp);
+    resp->index = -1;
     int m = method_index(req->method);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!match(routes[i].pattern, req->path, param, sizeof param))

@@ -35,6 +35,7 @@
 #define STORE_SOURCE_MAX 127        /* cpu limit source description */
 #define STORE_ACTOR_MAX 63
 #define STORE_KIND_MAX 31
+#define STORE_ERROR_MAX 1023        /* an agent's NACK error text */
 
 typedef struct store store;
 
@@ -49,14 +50,39 @@ typedef struct store_options {
 /* Fills *o with the defaults above. */
 void store_options_default(store_options *o);
 
+/* An agent's mode. STORE_MODE_DEFAULT means "not set on the agent": the
+ * API then uses the mode.default of the agent's effective policy. The
+ * first three values are also the values of that policy field. */
 typedef enum store_mode {
     STORE_MODE_RECOMMEND = 0,
     STORE_MODE_AUTO = 1,
-    STORE_MODE_PINNED = 2
+    STORE_MODE_PINNED = 2,
+    STORE_MODE_DEFAULT = 3
 } store_mode;
 
-const char *store_mode_name(int mode);     /* NULL if invalid */
+const char *store_mode_name(int mode);     /* "recommend", "auto", "pinned",
+                                              "default"; NULL if invalid */
 int store_mode_parse(const char *name);    /* -1 if invalid */
+
+/* A verification waiting for samples after an ACK. version 0 = none. The
+ * "before" figures are computed when the ACK arrives; a negative figure
+ * means it could not be computed (e.g. not every sample had a latency). */
+typedef struct store_verify {
+    int64_t version;                        /* the ACKed version under test */
+    int64_t acked_ms;                       /* samples received after this count as "after" */
+    double before_lat;                      /* scheduling-latency p99, us */
+    double before_runq;                     /* local run queue per P */
+    uint32_t before_n;                      /* samples in the before window */
+} store_verify;
+
+/* The last verification verdict. version 0 = none yet. */
+typedef struct store_verdict {
+    int64_t version;
+    int64_t decided_ms;
+    char verdict[16];                       /* "passed", "failed", "skipped" */
+    char metric[32];                        /* "sched_latency_p99_us", "runq_per_p" */
+    double before, after;                   /* the metric over each window */
+} store_verdict;
 
 /* What an agent reports about itself, plus what the server keeps. */
 typedef struct store_agent {
@@ -71,10 +97,22 @@ typedef struct store_agent {
     /* Kept by the store: */
     int64_t first_seen_ms, last_seen_ms;
     store_mode mode;
-    int64_t config_version;                 /* current version; 0 = none yet */
+    int64_t config_version;                 /* current (desired) version; 0 = none yet */
     int64_t last_change_ms;                 /* when the current version was made; 0 = never */
     tuner_config override;                  /* operator's pinned values */
     uint64_t samples_total;                 /* samples ever accepted */
+    int64_t applied_version;                /* what the agent last said it runs; 0 = none */
+    int64_t applied_ms;                     /* when it said so; 0 = never */
+    int64_t outdated_since_ms;              /* 0 while applied_version == config_version,
+                                               else since when it differs (kept by the
+                                               store after every change) */
+    int64_t nack_version;                   /* last version the agent rejected; 0 = none */
+    int64_t nack_ms;
+    char nack_error[STORE_ERROR_MAX + 1];
+    store_verify verify;                    /* pending verification */
+    store_verdict verdict;                  /* last verdict */
+    tuner_config rejected;                  /* values a rollback rejected ... */
+    int64_t rejected_until_ms;              /* ... not to be proposed again before this */
 } store_agent;
 
 /* An audit record. before/after are opaque texts (the API layer writes JSON
@@ -148,9 +186,69 @@ int store_agent_count(store *s, size_t *n);
  * *ev in the same transaction. */
 int store_agent_delete(store *s, const char *id, const store_event *ev);
 
-/* Sets an agent's mode and appends *ev in the same transaction. */
+/* Sets an agent's mode (STORE_MODE_DEFAULT: follow the policy) and
+ * appends *ev in the same transaction. */
 int store_agent_set_mode(store *s, const char *id, store_mode mode,
                          const store_event *ev);
+
+/* The agent's current config version, cheaply (for blocking queries);
+ * -ENOENT for an unknown agent. */
+int store_agent_version(store *s, const char *id, int64_t *version);
+
+/* ------------------------------------------------------- batched changes */
+
+/* Agent fields store_apply can set, as bits of store_change.fields; the
+ * values come from *store_change.values. */
+enum {
+    STORE_SET_MODE = 1u << 0,       /* mode */
+    STORE_SET_APPLIED = 1u << 1,    /* applied_version, applied_ms */
+    STORE_SET_NACK = 1u << 2,       /* nack_version, nack_ms, nack_error */
+    STORE_SET_VERIFY = 1u << 3,     /* verify */
+    STORE_SET_VERDICT = 1u << 4,    /* verdict */
+    STORE_SET_REJECTED = 1u << 5,   /* rejected, rejected_until_ms */
+    STORE_SET_OVERRIDE = 1u << 6    /* override */
+};
+
+/* One agent's change: optionally a new config version, optionally some
+ * agent fields, and the events that record it, all or nothing. */
+typedef struct store_change {
+    const char *agent_id;
+    int64_t expect_version;         /* -1: any; else -ESTALE unless the agent's
+                                       current version is still this one */
+    const tuner_config *config;     /* non-NULL: append version expect_version + 1
+                                       (expect_version must be >= 0) and make it
+                                       current; this also clears a pending
+                                       verification unless STORE_SET_VERIFY is
+                                       in fields */
+    const char *source;             /* with config: "operator", "override",
+                                       "tuner", "rollback" */
+    const char *reasons;            /* with config: opaque text, may be NULL */
+    unsigned fields;                /* STORE_SET_* */
+    const store_agent *values;      /* required when fields != 0 */
+    const store_event *events;      /* nevents events appended with the change */
+    size_t nevents;
+    /* Out: */
+    int rc;                         /* 0, -ENOENT, -ESTALE, -EINVAL or -EIO */
+    int64_t version;                /* the agent's config version afterwards */
+} store_change;
+
+/* Applies n changes in one transaction (one durable commit for all). A
+ * change whose agent is missing, whose expect_version is stale or whose
+ * arguments are bad gets that rc and is skipped; the others go through.
+ * After every change the store sets outdated_since_ms: 0 when
+ * applied_version equals config_version, else now_ms if it was 0. Returns 0
+ * when the transaction committed (see each rc), -EINVAL for bad arguments
+ * (ch NULL or n 0), or -EIO (then every rc is -EIO and nothing changed).
+ * After the commit, with no store lock held, the version hook runs once per
+ * change that made a new version. */
+int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms);
+
+/* Called after a commit made a new config version current for an agent
+ * (version >= 1), and after an agent was deleted (version -1). Runs in the
+ * committing thread with no store lock held, so it may call the store.
+ * One hook per store; set it before other threads use the store. */
+typedef void (*store_version_hook)(void *ud, const char *agent_id, int64_t version);
+void store_set_version_hook(store *s, store_version_hook fn, void *ud);
 
 /* --------------------------------------------------------------- configs */
 

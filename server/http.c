@@ -144,7 +144,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return too_large(s, conn, method, url);
 
     api_request req = { method, url, rq->body ? rq->body : "", rq->len, lookup_arg,
-                        lookup_header, conn };
+                        lookup_header, conn, false };
     api_response resp;
     api_handle(s->ctx, &req, &resp);
     return send_response(conn, &resp, method, url);

@@ -77,7 +77,7 @@ static void table(const char *file, decoder dec)
         json_t *in = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
         assert_non_null(in);
         fake f = { "application/json", NULL, NULL };
-        api_request req = { "PUT", "/", "", 0, fake_query, fake_header, &f };
+        api_request req = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
         api_response resp;
         memset(&resp, 0, sizeof resp);
         api_call c = { NULL, &req, &resp, NULL };
@@ -114,7 +114,7 @@ static void policy_cases(void **state)
 static int body_status(const char *ctype, const char *body)
 {
     fake f = { ctype, NULL, NULL };
-    api_request req = { "POST", "/", body, strlen(body), fake_query, fake_header, &f };
+    api_request req = { "POST", "/", body, strlen(body), fake_query, fake_header, &f, false };
     api_response resp;
     memset(&resp, 0, sizeof resp);
     api_call c = { NULL, &req, &resp, NULL };
@@ -144,7 +144,7 @@ static void bodies(void **state)
 static int query_status(const char *val, long long *out)
 {
     fake f = { NULL, "limit", val };
-    api_request req = { "GET", "/", "", 0, fake_query, fake_header, &f };
+    api_request req = { "GET", "/", "", 0, fake_query, fake_header, &f, false };
     api_response resp;
     memset(&resp, 0, sizeof resp);
     api_call c = { NULL, &req, &resp, NULL };

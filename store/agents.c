@@ -275,6 +275,8 @@ int store_agent_delete(store *s, const char *id, const store_event *ev)
     else
         sq_rollback(s);
     pthread_mutex_unlock(&s->db_mu);
+    if (rc == 0)
+        sq_notify(s, id, -1);
     return rc;
 }
 
@@ -302,6 +304,29 @@ int store_agent_set_mode(store *s, const char *id, store_mode mode,
     rc = sq_finish(s, rc, ev);
     pthread_mutex_unlock(&s->db_mu);
     return rc;
+}
+
+int store_agent_version(store *s, const char *id, int64_t *version)
+{
+    if (!s || !sq_id_ok(id) || !version)
+        return -EINVAL;
+    pthread_mutex_lock(&s->db_mu);
+    int ret = -EIO;
+    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_VERSION,
+                               "SELECT config_version FROM agents WHERE id = ?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int64(st, 0);
+            ret = 0;
+        } else {
+            ret = rc == SQLITE_DONE ? -ENOENT : sq_fail(s, "agent version");
+        }
+        sq_done(st);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    return ret;
 }
 
 /* --------------------------------------------------------------- configs */
@@ -386,8 +411,11 @@ out:
     if (rc < 0)
         sq_rollback(s);
     pthread_mutex_unlock(&s->db_mu);
-    if (rc == 0 && new_version)
-        *new_version = next;
+    if (rc == 0) {
+        sq_notify(s, agent_id, next);
+        if (new_version)
+            *new_version = next;
+    }
     return rc;
 }
 

@@ -44,6 +44,20 @@ int store_mode_parse(const char *name)
     return -1;
 }
 
+void store_set_version_hook(store *s, store_version_hook fn, void *ud)
+{
+    if (!s)
+        return;
+    s->hook = fn;
+    s->hook_ud = ud;
+}
+
+void sq_notify(store *s, const char *agent_id, int64_t version)
+{
+    if (s->hook)
+        s->hook(s->hook_ud, agent_id, version);
+}
+
 void store_version_cleanup(store_version *v)
 {
     if (!v)

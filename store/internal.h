@@ -63,6 +63,9 @@ struct store {
     win_sample **batch;         /* STORE_FLUSH_BATCH slots */
     unsigned char blob[TUNER_MAX_PROCS * 4];
 
+    store_version_hook hook;    /* set once before other threads run */
+    void *hook_ud;
+
     pthread_mutex_t fl_mu;      /* guards fl_stop */
     pthread_cond_t fl_cv;
     bool fl_stop;
@@ -111,6 +114,8 @@ bool sq_id_ok(const char *id);
 /* True when s is NUL-terminated within cap bytes. */
 bool sq_terminated(const char *s, size_t cap);
 int64_t sq_now_ms(void);
+/* Runs the version hook, if any; call with no store lock held. */
+void sq_notify(store *s, const char *agent_id, int64_t version);
 
 /* ------------------------------------------------------------- schema.c */
 

@@ -8,17 +8,106 @@
 #include "store/internal.h"
 #include "store/xalloc.h"
 
-/* Config columns, in tuner_cfg_fields[] order. */
+/* Config columns, in tuner_cfg_fields[] order: a version's, the
+ * operator's override (ov_) and the config a rollback rejected (rj_). */
 _Static_assert(TUNER_CFG_NFIELDS == 7, "config columns must follow tuner_cfg_fields[]");
 #define CFG_COLS "gomaxprocs, pool_workers, pool_steal_threshold, pool_steal_scope, " \
                  "gosched_every, chunk_size, task_timeout_ms"
 #define OV_COLS "ov_gomaxprocs, ov_pool_workers, ov_pool_steal_threshold, " \
                 "ov_pool_steal_scope, ov_gosched_every, ov_chunk_size, ov_task_timeout_ms"
+#define RJ_COLS "rj_gomaxprocs, rj_pool_workers, rj_pool_steal_threshold, " \
+                "rj_pool_steal_scope, rj_gosched_every, rj_chunk_size, rj_task_timeout_ms"
 
+/* Every agent column a change may write, in read_state()/bind_state()
+ * order. */
+#define STATE_COLS "mode, mode_set, config_version, last_change_ms, applied_version, " \
+                   "applied_ms, outdated_since_ms, nack_version, nack_ms, nack_error, " \
+                   "vf_version, vf_acked_ms, vf_before_lat, vf_before_runq, vf_before_n, " \
+                   "vd_version, vd_decided_ms, vd_verdict, vd_metric, vd_before, vd_after, " \
+                   "rj_until_ms, " OV_COLS ", " RJ_COLS
+
+/* The reported facts, then the state; read_agent() reads them in this
+ * order. */
 #define AGENT_COLS "id, service, hostname, runtime, pid, num_cpu, affinity, cpu_limit, " \
-                   "limit_source, parent_tighter, first_seen_ms, last_seen_ms, mode, " \
-                   "config_version, last_change_ms, samples_total, " OV_COLS
-#define AGENT_COL_OV 16
+                   "limit_source, parent_tighter, first_seen_ms, last_seen_ms, " \
+                   "samples_total, " STATE_COLS
+
+#define ALL_CFG_FIELDS ((1u << TUNER_CFG_NFIELDS) - 1u)
+#define ALL_SET_FIELDS ((STORE_SET_OVERRIDE << 1) - 1u)
+
+/* A verification or verdict figure; NULL (a NaN was stored) reads as -1,
+ * "could not be computed". */
+static double read_figure(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_double(st, col);
+}
+
+/* Reads STATE_COLS from column col on into *a. */
+static void read_state(sqlite3_stmt *st, int col, store_agent *a)
+{
+    /* mode_set = 0 is "follow the policy"; the mode column then holds
+     * 'recommend' to satisfy its CHECK. */
+    int m = store_mode_parse((const char *)sqlite3_column_text(st, col++));
+    bool set = sqlite3_column_int(st, col++) != 0;
+    a->mode = !set ? STORE_MODE_DEFAULT : m < 0 ? STORE_MODE_RECOMMEND : (store_mode)m;
+    a->config_version = sqlite3_column_int64(st, col++);
+    a->last_change_ms = sqlite3_column_int64(st, col++);
+    a->applied_version = sqlite3_column_int64(st, col++);
+    a->applied_ms = sqlite3_column_int64(st, col++);
+    a->outdated_since_ms = sqlite3_column_int64(st, col++);
+    a->nack_version = sqlite3_column_int64(st, col++);
+    a->nack_ms = sqlite3_column_int64(st, col++);
+    sq_copy_text(a->nack_error, sizeof a->nack_error, sqlite3_column_text(st, col++));
+    a->verify.version = sqlite3_column_int64(st, col++);
+    a->verify.acked_ms = sqlite3_column_int64(st, col++);
+    a->verify.before_lat = read_figure(st, col++);
+    a->verify.before_runq = read_figure(st, col++);
+    a->verify.before_n = (uint32_t)sqlite3_column_int64(st, col++);
+    a->verdict.version = sqlite3_column_int64(st, col++);
+    a->verdict.decided_ms = sqlite3_column_int64(st, col++);
+    sq_copy_text(a->verdict.verdict, sizeof a->verdict.verdict, sqlite3_column_text(st, col++));
+    sq_copy_text(a->verdict.metric, sizeof a->verdict.metric, sqlite3_column_text(st, col++));
+    a->verdict.before = read_figure(st, col++);
+    a->verdict.after = read_figure(st, col++);
+    a->rejected_until_ms = sqlite3_column_int64(st, col++);
+    sq_read_config(st, col, &a->override);
+    sq_read_config(st, col + TUNER_CFG_NFIELDS, &a->rejected);
+}
+
+/* Binds *a's state as parameters ?2.. in STATE_COLS order. */
+static void bind_state(sqlite3_stmt *st, const store_agent *a)
+{
+    int p = 2;
+    bool set = a->mode != STORE_MODE_DEFAULT;
+    sqlite3_bind_text(st, p++, set ? store_mode_name((int)a->mode) : "recommend", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, p++, set);
+    sqlite3_bind_int64(st, p++, a->config_version);
+    sqlite3_bind_int64(st, p++, a->last_change_ms);
+    sqlite3_bind_int64(st, p++, a->applied_version);
+    sqlite3_bind_int64(st, p++, a->applied_ms);
+    sqlite3_bind_int64(st, p++, a->outdated_since_ms);
+    sqlite3_bind_int64(st, p++, a->nack_version);
+    sqlite3_bind_int64(st, p++, a->nack_ms);
+    sqlite3_bind_text(st, p++, a->nack_error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, p++, a->verify.version);
+    sqlite3_bind_int64(st, p++, a->verify.acked_ms);
+    sqlite3_bind_double(st, p++, a->verify.before_lat);
+    sqlite3_bind_double(st, p++, a->verify.before_runq);
+    sqlite3_bind_int64(st, p++, a->verify.before_n);
+    sqlite3_bind_int64(st, p++, a->verdict.version);
+    sqlite3_bind_int64(st, p++, a->verdict.decided_ms);
+    sqlite3_bind_text(st, p++, a->verdict.verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, p++, a->verdict.metric, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, p++, a->verdict.before);
+    sqlite3_bind_double(st, p++, a->verdict.after);
+    sqlite3_bind_int64(st, p++, a->rejected_until_ms);
+    sq_bind_config(st, p, &a->override);
+    p += TUNER_CFG_NFIELDS;
+    sq_bind_config(st, p, &a->rejected);
+    p += TUNER_CFG_NFIELDS;
+    assert(p - 1 == sqlite3_bind_parameter_count(st));
+}
 
 static void read_agent(sqlite3_stmt *st, store_agent *a)
 {
@@ -35,12 +124,8 @@ static void read_agent(sqlite3_stmt *st, store_agent *a)
     a->parent_tighter = sqlite3_column_int(st, 9);
     a->first_seen_ms = sqlite3_column_int64(st, 10);
     a->last_seen_ms = sqlite3_column_int64(st, 11);
-    int m = store_mode_parse((const char *)sqlite3_column_text(st, 12));
-    a->mode = m < 0 ? STORE_MODE_RECOMMEND : (store_mode)m;
-    a->config_version = sqlite3_column_int64(st, 13);
-    a->last_change_ms = sqlite3_column_int64(st, 14);
-    a->samples_total = (uint64_t)sqlite3_column_int64(st, 15);
-    sq_read_config(st, AGENT_COL_OV, &a->override);
+    a->samples_total = (uint64_t)sqlite3_column_int64(st, 12);
+    read_state(st, 13, a);
 }
 
 /* The reported facts, as parameters ?1..?11 (?11 = now). */
@@ -148,26 +233,33 @@ out:
     return 0;
 }
 
+/* Reads one agent row (samples_total as stored); 0, -ENOENT or -EIO.
+ * Callers hold db_mu. */
+static int get_agent(store *s, const char *id, store_agent *out)
+{
+    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_GET,
+                               "SELECT " AGENT_COLS " FROM agents WHERE id = ?1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW)
+        read_agent(st, out);
+    else
+        ret = rc == SQLITE_DONE ? -ENOENT : sq_fail(s, "agent get");
+    sq_done(st);
+    return ret;
+}
+
 int store_agent_get(store *s, const char *id, store_agent *out)
 {
     if (!s || !sq_id_ok(id) || !out)
         return -EINVAL;
     pthread_mutex_lock(&s->db_mu);
-    int ret = -EIO;
-    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_GET,
-                               "SELECT " AGENT_COLS " FROM agents WHERE id = ?1");
-    if (st) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            read_agent(st, out);
-            sq_overlay_totals(s, out, 1);
-            ret = 0;
-        } else {
-            ret = rc == SQLITE_DONE ? -ENOENT : sq_fail(s, "agent get");
-        }
-        sq_done(st);
-    }
+    int ret = get_agent(s, id, out);
+    if (ret == 0)
+        sq_overlay_totals(s, out, 1);
     pthread_mutex_unlock(&s->db_mu);
     return ret;
 }
@@ -280,30 +372,22 @@ int store_agent_delete(store *s, const char *id, const store_event *ev)
     return rc;
 }
 
+/* Applies one change on its own: the change's rc, or store_apply's. */
+static int apply_one_change(store *s, store_change *ch, int64_t now_ms)
+{
+    int rc = store_apply(s, ch, 1, now_ms);
+    return rc < 0 ? rc : ch->rc;
+}
+
 int store_agent_set_mode(store *s, const char *id, store_mode mode,
                          const store_event *ev)
 {
-    const char *name = store_mode_name((int)mode);
-    if (!s || !sq_id_ok(id) || !name || !sq_event_ok(ev))
-        return -EINVAL;
-    pthread_mutex_lock(&s->db_mu);
-    int rc = sq_begin(s);
-    if (rc == 0) {
-        sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_SET_MODE,
-                                   "UPDATE agents SET mode = ?2 WHERE id = ?1");
-        if (!st) {
-            rc = -EIO;
-        } else {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-            rc = sq_run(s, st, "mode update");
-            if (rc == 0 && sqlite3_changes(s->db) == 0)
-                rc = -ENOENT;
-        }
-    }
-    rc = sq_finish(s, rc, ev);
-    pthread_mutex_unlock(&s->db_mu);
-    return rc;
+    const store_agent values = { .mode = mode };
+    store_change ch = {
+        .agent_id = id, .expect_version = -1, .fields = STORE_SET_MODE, .values = &values,
+        .events = ev, .nevents = ev ? 1 : 0,
+    };
+    return apply_one_change(s, &ch, sq_now_ms());
 }
 
 int store_agent_version(store *s, const char *id, int64_t *version)
@@ -329,9 +413,179 @@ int store_agent_version(store *s, const char *id, int64_t *version)
     return ret;
 }
 
-/* --------------------------------------------------------------- configs */
+/* ------------------------------------------------------- batched changes */
 
-#define ALL_CFG_FIELDS ((1u << TUNER_CFG_NFIELDS) - 1u)
+/* True when the fields of v that fields selects may be written. */
+static bool values_ok(unsigned fields, const store_agent *v)
+{
+    if (!v)
+        return false;
+    if ((fields & STORE_SET_MODE) && !store_mode_name((int)v->mode))
+        return false;
+    if ((fields & STORE_SET_NACK) && !sq_terminated(v->nack_error, sizeof v->nack_error))
+        return false;
+    if ((fields & STORE_SET_VERDICT)
+        && (!sq_terminated(v->verdict.verdict, sizeof v->verdict.verdict)
+            || !sq_terminated(v->verdict.metric, sizeof v->verdict.metric)))
+        return false;
+    if ((fields & STORE_SET_REJECTED) && (v->rejected.set & ~ALL_CFG_FIELDS))
+        return false;
+    if ((fields & STORE_SET_OVERRIDE) && (v->override.set & ~ALL_CFG_FIELDS))
+        return false;
+    return true;
+}
+
+/* The checks that need no database: a change failing them is -EINVAL. */
+static bool change_ok(const store_change *c)
+{
+    const size_t source_cap = sizeof ((store_version *)0)->source;
+    if (!sq_id_ok(c->agent_id) || c->expect_version < -1 || (c->fields & ~ALL_SET_FIELDS))
+        return false;
+    if (c->config && ((c->config->set & ~ALL_CFG_FIELDS) || c->expect_version < 0
+                      || !c->source || !c->source[0] || !sq_terminated(c->source, source_cap)))
+        return false;
+    if (c->fields && !values_ok(c->fields, c->values))
+        return false;
+    if (c->nevents && !c->events)
+        return false;
+    for (size_t i = 0; i < c->nevents; i++)
+        if (!sq_event_ok(&c->events[i]))
+            return false;
+    return true;
+}
+
+/* Inserts version c->expect_version + 1 with c's config. */
+static int insert_version(store *s, const store_change *c, int64_t now_ms)
+{
+    sqlite3_stmt *st = sq_stmt(s, SQ_CONFIG_INSERT,
+        "INSERT INTO config_versions (agent_id, version, created_ms, source, "
+        "reasons, " CFG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, c->agent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->expect_version + 1);
+    sqlite3_bind_int64(st, 3, now_ms);
+    sqlite3_bind_text(st, 4, c->source, -1, SQLITE_STATIC);
+    if (c->reasons)
+        sqlite3_bind_text(st, 5, c->reasons, -1, SQLITE_STATIC);
+    sq_bind_config(st, 6, c->config);
+    return sq_run(s, st, "config insert");
+}
+
+/* Copies the groups of v that fields selects onto *a. */
+static void copy_fields(store_agent *a, unsigned fields, const store_agent *v)
+{
+    if (fields & STORE_SET_MODE)
+        a->mode = v->mode;
+    if (fields & STORE_SET_APPLIED) {
+        a->applied_version = v->applied_version;
+        a->applied_ms = v->applied_ms;
+    }
+    if (fields & STORE_SET_NACK) {
+        a->nack_version = v->nack_version;
+        a->nack_ms = v->nack_ms;
+        memcpy(a->nack_error, v->nack_error, sizeof a->nack_error);
+    }
+    if (fields & STORE_SET_VERIFY)
+        a->verify = v->verify;
+    if (fields & STORE_SET_VERDICT)
+        a->verdict = v->verdict;
+    if (fields & STORE_SET_REJECTED) {
+        a->rejected = v->rejected;
+        a->rejected_until_ms = v->rejected_until_ms;
+    }
+    if (fields & STORE_SET_OVERRIDE)
+        a->override = v->override;
+}
+
+/* Runs one checked change inside the batch's transaction: reads the agent,
+ * checks expect_version, then writes. Returns 0, -ENOENT or -ESTALE (with
+ * nothing written) or -EIO (the batch must roll back). */
+static int apply_change(store *s, store_change *c, int64_t now_ms)
+{
+    store_agent a;
+    int rc = get_agent(s, c->agent_id, &a);
+    if (rc < 0)
+        return rc;
+    c->version = a.config_version;
+    if (c->expect_version >= 0 && c->expect_version != a.config_version)
+        return -ESTALE;
+
+    if (c->config) {
+        rc = insert_version(s, c, now_ms);
+        if (rc < 0)
+            return rc;
+        a.config_version = c->expect_version + 1;
+        a.last_change_ms = now_ms;
+        /* A verification tests the version it was started for; a new one
+         * makes it moot, unless the caller sets one with this change. */
+        memset(&a.verify, 0, sizeof a.verify);
+    }
+    copy_fields(&a, c->fields, c->values);
+    if (a.applied_version == a.config_version)
+        a.outdated_since_ms = 0;
+    else if (a.outdated_since_ms == 0)
+        a.outdated_since_ms = now_ms;
+
+    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_SET_STATE,
+        "UPDATE agents SET (" STATE_COLS ") = (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
+        "?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37) "
+        "WHERE id = ?1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, c->agent_id, -1, SQLITE_STATIC);
+    bind_state(st, &a);
+    rc = sq_run(s, st, "agent state update");
+    for (size_t i = 0; rc == 0 && i < c->nevents; i++)
+        rc = sq_event_insert(s, &c->events[i]);
+    if (rc == 0)
+        c->version = a.config_version;
+    return rc;
+}
+
+int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms)
+{
+    if (!s || !ch || n == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        ch[i].rc = change_ok(&ch[i]) ? 0 : -EINVAL;
+        ch[i].version = 0;
+    }
+
+    pthread_mutex_lock(&s->db_mu);
+    int rc = sq_begin(s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ch[i].rc != 0)
+            continue;
+        int r = apply_change(s, &ch[i], now_ms);
+        assert(r == 0 || r == -ENOENT || r == -ESTALE || r == -EIO);
+        if (r == -EIO)
+            rc = r;
+        else
+            ch[i].rc = r;
+    }
+    if (rc == 0)
+        rc = sq_commit(s);
+    if (rc < 0)
+        sq_rollback(s);
+    pthread_mutex_unlock(&s->db_mu);
+
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) {
+            ch[i].rc = -EIO;
+            ch[i].version = 0;
+        }
+        return -EIO;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].rc == 0 && ch[i].config)
+            sq_notify(s, ch[i].agent_id, ch[i].version);
+    return 0;
+}
+
+/* --------------------------------------------------------------- configs */
 
 int store_config_append(store *s, const char *agent_id, int64_t expect_version,
                         const tuner_config *cfg, const char *source,
@@ -339,83 +593,19 @@ int store_config_append(store *s, const char *agent_id, int64_t expect_version,
                         const store_event *ev, int64_t now_ms,
                         int64_t *new_version)
 {
-    const size_t source_cap = sizeof ((store_version *)0)->source;
-    if (!s || !sq_id_ok(agent_id) || expect_version < 0 || !cfg
-        || (cfg->set & ~ALL_CFG_FIELDS) || (override && (override->set & ~ALL_CFG_FIELDS))
-        || !source || !source[0] || !sq_terminated(source, source_cap)
-        || !sq_event_ok(ev))
-        return -EINVAL;
-
-    int64_t next = expect_version + 1;
-    pthread_mutex_lock(&s->db_mu);
-    int rc = sq_begin(s);
-    if (rc < 0)
-        goto out;
-
-    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_VERSION,
-                               "SELECT config_version FROM agents WHERE id = ?1");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        rc = sqlite3_column_int64(st, 0) == expect_version ? 0 : -ESTALE;
-    else
-        rc = step == SQLITE_DONE ? -ENOENT : sq_fail(s, "config version read");
-    sq_done(st);
-    if (rc < 0)
-        goto out;
-
-    st = sq_stmt(s, SQ_CONFIG_INSERT,
-                 "INSERT INTO config_versions (agent_id, version, created_ms, source, "
-                 "reasons, " CFG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, "
-                 "?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, next);
-    sqlite3_bind_int64(st, 3, now_ms);
-    sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
-    if (reasons)
-        sqlite3_bind_text(st, 5, reasons, -1, SQLITE_STATIC);
-    sq_bind_config(st, 6, cfg);
-    rc = sq_run(s, st, "config insert");
-    if (rc < 0)
-        goto out;
-
-    st = override
-        ? sq_stmt(s, SQ_AGENT_SET_VERSION_OVERRIDE,
-                  "UPDATE agents SET config_version = ?2, last_change_ms = ?3, "
-                  "(" OV_COLS ") = (?4, ?5, ?6, ?7, ?8, ?9, ?10) WHERE id = ?1")
-        : sq_stmt(s, SQ_AGENT_SET_VERSION,
-                  "UPDATE agents SET config_version = ?2, last_change_ms = ?3 WHERE id = ?1");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, next);
-    sqlite3_bind_int64(st, 3, now_ms);
+    if (!cfg)
+        return -EINVAL;     /* without a config, a change makes no version */
+    store_agent values = { 0 };
     if (override)
-        sq_bind_config(st, 4, override);
-    rc = sq_run(s, st, "agent version update");
-    if (rc == 0)
-        rc = sq_event_insert(s, ev);
-    if (rc == 0)
-        rc = sq_commit(s);
-out:
-    if (rc < 0)
-        sq_rollback(s);
-    pthread_mutex_unlock(&s->db_mu);
-    if (rc == 0) {
-        sq_notify(s, agent_id, next);
-        if (new_version)
-            *new_version = next;
-    }
+        values.override = *override;
+    store_change ch = {
+        .agent_id = agent_id, .expect_version = expect_version, .config = cfg,
+        .source = source, .reasons = reasons, .fields = override ? STORE_SET_OVERRIDE : 0,
+        .values = &values, .events = ev, .nevents = ev ? 1 : 0,
+    };
+    int rc = apply_one_change(s, &ch, now_ms);
+    if (rc == 0 && new_version)
+        *new_version = ch.version;
     return rc;
 }
 

@@ -25,6 +25,7 @@ static const char *const mode_names[] = {
     [STORE_MODE_RECOMMEND] = "recommend",
     [STORE_MODE_AUTO] = "auto",
     [STORE_MODE_PINNED] = "pinned",
+    [STORE_MODE_DEFAULT] = "default",
 };
 
 const char *store_mode_name(int mode)

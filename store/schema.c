@@ -100,6 +100,41 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX samples_agent ON samples (agent_id, recv_ms);"
     "CREATE INDEX samples_recv ON samples (recv_ms);",
+
+    /* 2: config delivery. mode_set = 0 means "follow the policy"
+     * (STORE_MODE_DEFAULT); the mode column keeps its CHECK and holds
+     * 'recommend' then. Until now every agent was created 'recommend', so
+     * only the others were set on purpose. The verification and verdict
+     * figures are nullable: SQLite stores a NaN as NULL, which reads back
+     * as -1 (unknown). rj_* is the config a rollback rejected, one nullable
+     * column per field in tuner_cfg_fields[] order, like ov_*. */
+    "ALTER TABLE agents ADD COLUMN mode_set INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE agents SET mode_set = 1 WHERE mode <> 'recommend';"
+    "ALTER TABLE agents ADD COLUMN applied_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN applied_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN outdated_since_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN nack_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN nack_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN nack_error TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN vf_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vf_acked_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vf_before_lat REAL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vf_before_runq REAL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vf_before_n INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vd_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vd_decided_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vd_verdict TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN vd_metric TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN vd_before REAL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN vd_after REAL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN rj_until_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN rj_gomaxprocs INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_pool_workers INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_pool_steal_threshold INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_pool_steal_scope INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_gosched_every INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_chunk_size INTEGER;"
+    "ALTER TABLE agents ADD COLUMN rj_task_timeout_ms INTEGER;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

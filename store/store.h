@@ -66,7 +66,8 @@ int store_mode_parse(const char *name);    /* -1 if invalid */
 
 /* A verification waiting for samples after an ACK. version 0 = none. The
  * "before" figures are computed when the ACK arrives; a negative figure
- * means it could not be computed (e.g. not every sample had a latency). */
+ * means it could not be computed (e.g. not every sample had a latency).
+ * The store keeps figures exactly, except a NaN, which reads back as -1. */
 typedef struct store_verify {
     int64_t version;                        /* the ACKed version under test */
     int64_t acked_ms;                       /* samples received after this count as "after" */
@@ -165,8 +166,8 @@ int store_ping(store *s);
 /* Creates or updates an agent from the facts an agent reported (id,
  * service, hostname, runtime, pid, cpu, limit_source, parent_tighter; the
  * other fields of *facts are ignored) and sets last_seen to now. A new agent
- * starts in mode recommend at version 0 and gets an "agent_registered"
- * event. *created (may be NULL) tells which happened. -ENOSPC when the agent
+ * starts in mode default (it follows its policy) at version 0 and gets an
+ * "agent_registered" event. *created (may be NULL) tells which happened. -ENOSPC when the agent
  * cap is reached. */
 int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
                        bool *created);
@@ -229,7 +230,9 @@ typedef struct store_change {
     size_t nevents;
     /* Out: */
     int rc;                         /* 0, -ENOENT, -ESTALE, -EINVAL or -EIO */
-    int64_t version;                /* the agent's config version afterwards */
+    int64_t version;                /* the agent's config version afterwards
+                                       (also with -ESTALE); 0 when the agent
+                                       was not read (-EINVAL, -ENOENT, -EIO) */
 } store_change;
 
 /* Applies n changes in one transaction (one durable commit for all). A

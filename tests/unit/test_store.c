@@ -230,8 +230,10 @@ static void test_mode_names(void **state)
     assert_string_equal(store_mode_name(STORE_MODE_RECOMMEND), "recommend");
     assert_string_equal(store_mode_name(STORE_MODE_AUTO), "auto");
     assert_string_equal(store_mode_name(STORE_MODE_PINNED), "pinned");
-    assert_null(store_mode_name(3));
+    assert_string_equal(store_mode_name(STORE_MODE_DEFAULT), "default");
+    assert_null(store_mode_name(4));
     assert_null(store_mode_name(-1));
+    assert_int_equal(store_mode_parse("default"), STORE_MODE_DEFAULT);
     assert_int_equal(store_mode_parse("auto"), STORE_MODE_AUTO);
     assert_int_equal(store_mode_parse("pinned"), STORE_MODE_PINNED);
     assert_int_equal(store_mode_parse("recommend"), STORE_MODE_RECOMMEND);
@@ -258,7 +260,7 @@ static void test_open_creates_schema(void **state)
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 0027, 0);     /* 0750, less the umask */
 
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
     char mode[16];
     raw_text(fx, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
@@ -272,7 +274,7 @@ static void test_open_creates_schema(void **state)
     /* A second open of an up-to-date file migrates nothing. */
     s = open_store(fx, NULL);
     store_close(s);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
 
     /* Bad arguments. */
     char err[128];
@@ -367,7 +369,7 @@ static void test_upsert(void **state)
     assert_int_equal(a.cpu.num_cpu, 64);
     assert_true(a.cpu.limit == 2.5);
     assert_int_equal(a.parent_tighter, 0);
-    assert_int_equal(a.mode, STORE_MODE_RECOMMEND);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
     assert_int_equal(a.config_version, 0);
     assert_int_equal(a.last_change_ms, 0);
     assert_int_equal(a.first_seen_ms, 1000);

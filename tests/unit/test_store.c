@@ -7,6 +7,7 @@
 #endif
 #include <errno.h>
 #include <ftw.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -1165,6 +1166,697 @@ static void test_pending_queue(void **state)
     pending_cleanup(&q);
 }
 
+/* ------------------------------------------------------- batched changes */
+
+/* A change for one agent with nothing in it yet. */
+static store_change make_change(const char *id, int64_t expect)
+{
+    store_change c;
+    memset(&c, 0, sizeof c);
+    c.agent_id = id;
+    c.expect_version = expect;
+    return c;
+}
+
+/* Every field a change can set, with values unlike the defaults: negative
+ * figures, a NACK error of the longest length, two partial configs. */
+static void make_state(store_agent *v, int64_t version)
+{
+    memset(v, 0, sizeof *v);
+    v->mode = STORE_MODE_PINNED;
+    v->applied_version = version;
+    v->applied_ms = 1100;
+    v->nack_version = version + 6;
+    v->nack_ms = 1200;
+    memset(v->nack_error, 'e', STORE_ERROR_MAX);
+    v->nack_error[0] = 'E';
+    v->nack_error[STORE_ERROR_MAX] = '\0';
+    v->verify = (store_verify){ .version = version, .acked_ms = 1300, .before_lat = -1,
+                                .before_runq = 0.375, .before_n = 42 };
+    v->verdict = (store_verdict){ .version = version, .decided_ms = 1400, .verdict = "failed",
+                                  .metric = "sched_latency_p99_us", .before = 812.5,
+                                  .after = -0.25 };
+    tuner_config_set(&v->rejected, TUNER_CFG_GOMAXPROCS, 3);
+    tuner_config_set(&v->rejected, TUNER_CFG_TASK_TIMEOUT_MS, 900);
+    v->rejected_until_ms = 99999;
+    tuner_config_set(&v->override, TUNER_CFG_WORKERS, 12);
+}
+
+static void assert_state(const store_agent *a, const store_agent *v)
+{
+    assert_int_equal(a->mode, v->mode);
+    assert_int_equal(a->applied_version, v->applied_version);
+    assert_int_equal(a->applied_ms, v->applied_ms);
+    assert_int_equal(a->nack_version, v->nack_version);
+    assert_int_equal(a->nack_ms, v->nack_ms);
+    assert_string_equal(a->nack_error, v->nack_error);
+    assert_int_equal(a->verify.version, v->verify.version);
+    assert_int_equal(a->verify.acked_ms, v->verify.acked_ms);
+    assert_true(a->verify.before_lat == v->verify.before_lat);
+    assert_true(a->verify.before_runq == v->verify.before_runq);
+    assert_int_equal(a->verify.before_n, v->verify.before_n);
+    assert_int_equal(a->verdict.version, v->verdict.version);
+    assert_int_equal(a->verdict.decided_ms, v->verdict.decided_ms);
+    assert_string_equal(a->verdict.verdict, v->verdict.verdict);
+    assert_string_equal(a->verdict.metric, v->verdict.metric);
+    assert_true(a->verdict.before == v->verdict.before);
+    assert_true(a->verdict.after == v->verdict.after);
+    assert_true(tuner_config_equal(&a->rejected, &v->rejected));
+    assert_int_equal(a->rejected_until_ms, v->rejected_until_ms);
+    assert_true(tuner_config_equal(&a->override, &v->override));
+}
+
+/* What a new agent, or one migrated from schema 1, has of the delivery
+ * fields (mode and override are not theirs). */
+static void assert_no_delivery(const store_agent *a)
+{
+    store_agent zero;
+    memset(&zero, 0, sizeof zero);
+    zero.mode = a->mode;
+    zero.override = a->override;
+    assert_state(a, &zero);
+    assert_int_equal(a->outdated_since_ms, 0);
+}
+
+static void test_apply_batch(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "a", "svc");
+    add_agent(s, "b", "svc");
+    tuner_config c = make_config(4), wide = make_config(4);
+    wide.set |= 1u << TUNER_CFG_NFIELDS;
+    store_agent auto_mode = { .mode = STORE_MODE_AUTO }, bad = { .mode = (store_mode)9 };
+    store_agent long_nack = { 0 }, long_verdict = { 0 }, long_metric = { 0 };
+    memset(long_nack.nack_error, 'x', sizeof long_nack.nack_error);
+    memset(long_verdict.verdict.verdict, 'x', sizeof long_verdict.verdict.verdict);
+    memset(long_metric.verdict.metric, 'x', sizeof long_metric.verdict.metric);
+    store_event ev = make_event("batch", "", "tuner", 100);
+    store_event bad_ev = make_event("", "", "tuner", 100);
+    char long_id[STORE_ID_MAX + 2];
+    memset(long_id, 'i', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+
+    enum { N = 19 };
+    store_change ch[N];
+    for (size_t i = 0; i < N; i++) {
+        ch[i] = make_change("a", 0);
+        ch[i].config = &c;
+        ch[i].source = "tuner";
+        ch[i].events = &ev;
+        ch[i].nevents = 1;
+    }
+    ch[0].reasons = "[\"ok\"]";                 /* 0: a gets version 1 */
+    ch[1].agent_id = "nobody";                  /* 1: -ENOENT */
+    ch[2].agent_id = "b";                       /* 2: -ESTALE (b is at 0) */
+    ch[2].expect_version = 3;
+    ch[3].agent_id = "";                        /* 3..: -EINVAL */
+    ch[4].agent_id = long_id;
+    ch[5].config = &wide;
+    ch[6].source = NULL;
+    ch[7].source = "a-source-that-is-too-long";
+    ch[8].expect_version = -1;                  /* a config needs an expectation */
+    ch[9].fields = STORE_SET_MODE;              /* values NULL */
+    ch[10].fields = STORE_SET_MODE;
+    ch[10].values = &bad;
+    ch[11].fields = STORE_SET_NACK;
+    ch[11].values = &long_nack;
+    ch[12].fields = STORE_SET_VERDICT;
+    ch[12].values = &long_verdict;
+    ch[13].fields = STORE_SET_VERDICT;
+    ch[13].values = &long_metric;
+    ch[14].events = &bad_ev;
+    ch[15].events = NULL;
+    ch[16].fields = 1u << 7;                    /* no such field */
+    ch[16].values = &auto_mode;
+    ch[17] = make_change("b", -1);              /* 17: b's mode, no version */
+    ch[17].fields = STORE_SET_MODE;
+    ch[17].values = &auto_mode;
+    ch[17].events = &ev;
+    ch[17].nevents = 1;
+    ch[18].source = "";
+    ch[18].expect_version = 1;                  /* would be fine after 0 but for the source */
+
+    assert_int_equal(store_apply(s, ch, N, 500), 0);
+    assert_int_equal(ch[0].rc, 0);
+    assert_int_equal(ch[0].version, 1);
+    assert_int_equal(ch[1].rc, -ENOENT);
+    assert_int_equal(ch[2].rc, -ESTALE);
+    assert_int_equal(ch[2].version, 0);         /* b's current version */
+    for (size_t i = 3; i <= 16; i++)
+        assert_int_equal(ch[i].rc, -EINVAL);
+    assert_int_equal(ch[17].rc, 0);
+    assert_int_equal(ch[17].version, 0);
+    assert_int_equal(ch[18].rc, -EINVAL);
+
+    /* Only the two good changes wrote: one version, one mode, two events. */
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "a", &a), 0);
+    assert_int_equal(a.config_version, 1);
+    assert_int_equal(a.last_change_ms, 500);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
+    assert_int_equal(a.applied_version, 0);
+    assert_int_equal(a.outdated_since_ms, 500);
+    store_version sv;
+    assert_int_equal(store_config_get(s, "a", 1, &sv), 0);
+    assert_int_equal(sv.created_ms, 500);
+    assert_string_equal(sv.source, "tuner");
+    assert_string_equal(sv.reasons, "[\"ok\"]");
+    assert_true(tuner_config_equal(&sv.config, &c));
+    store_version_cleanup(&sv);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions"), 1);
+    assert_int_equal(store_agent_get(s, "b", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    assert_int_equal(a.config_version, 0);
+    store_event_filter f = { .kind = "batch" };
+    assert_int_equal(list_events(s, &f)->n, 2);
+
+    /* Bad calls. */
+    assert_int_equal(store_apply(s, NULL, 1, 1), -EINVAL);
+    assert_int_equal(store_apply(s, ch, 0, 1), -EINVAL);
+    assert_int_equal(store_apply(NULL, ch, 1, 1), -EINVAL);
+    store_close(s);
+}
+
+static void test_apply_fields_roundtrip(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "r1", "svc");
+    add_agent(s, "r2", "svc");
+    store_agent v, a;
+    make_state(&v, 1);
+    tuner_config c = make_config(6);
+    store_change ch = make_change("r1", 0);
+    ch.config = &c;
+    ch.source = "operator";
+    ch.fields = STORE_SET_MODE | STORE_SET_APPLIED | STORE_SET_NACK | STORE_SET_VERIFY
+              | STORE_SET_VERDICT | STORE_SET_REJECTED | STORE_SET_OVERRIDE;
+    ch.values = &v;
+    assert_int_equal(store_apply(s, &ch, 1, 2000), 0);
+    assert_int_equal(ch.rc, 0);
+    assert_int_equal(ch.version, 1);
+
+    assert_int_equal(store_agent_get(s, "r1", &a), 0);
+    assert_state(&a, &v);
+    assert_int_equal(a.config_version, 1);
+    assert_int_equal(a.outdated_since_ms, 0);   /* applied is current */
+    assert_int_equal(strlen(a.nack_error), STORE_ERROR_MAX);
+    store_agent out[2];
+    size_t n = 0;
+    bool more = true;
+    assert_int_equal(store_agent_list(s, NULL, NULL, out, 2, &n, &more), 0);
+    assert_int_equal(n, 2);
+    assert_false(more);
+    assert_state(&out[0], &v);
+    assert_no_delivery(&out[1]);
+    assert_int_equal(out[1].mode, STORE_MODE_DEFAULT);
+    store_close(s);
+
+    s = open_store(fx, NULL);
+    assert_int_equal(store_agent_get(s, "r1", &a), 0);
+    assert_state(&a, &v);
+    assert_int_equal(store_agent_list(s, "svc", NULL, out, 1, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_state(&out[0], &v);
+
+    /* Each group alone changes only itself; a NaN figure reads as unknown. */
+    store_agent w;
+    memset(&w, 0, sizeof w);
+    w.verdict = (store_verdict){ .version = 1, .verdict = "passed", .before = NAN,
+                                 .after = 3.5 };
+    ch = make_change("r1", 1);
+    ch.fields = STORE_SET_VERDICT;
+    ch.values = &w;
+    assert_int_equal(store_apply(s, &ch, 1, 3000), 0);
+    assert_int_equal(ch.rc, 0);
+    assert_int_equal(store_agent_get(s, "r1", &a), 0);
+    assert_string_equal(a.verdict.verdict, "passed");
+    assert_string_equal(a.verdict.metric, "");
+    assert_true(a.verdict.before == -1);
+    assert_true(a.verdict.after == 3.5);
+    v.verdict = a.verdict;
+    assert_state(&a, &v);
+    store_close(s);
+}
+
+static void test_apply_clears_verify(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "v", "svc");
+    tuner_config c = make_config(4);
+    store_agent vals, a;
+    make_state(&vals, 1);
+    store_change ch = make_change("v", -1);
+    ch.fields = STORE_SET_VERIFY;
+    ch.values = &vals;
+    assert_int_equal(store_apply(s, &ch, 1, 10), 0);
+    assert_int_equal(store_agent_get(s, "v", &a), 0);
+    assert_int_equal(a.verify.version, 1);
+
+    /* A new version without STORE_SET_VERIFY clears it ... */
+    ch = make_change("v", 0);
+    ch.config = &c;
+    ch.source = "tuner";
+    assert_int_equal(store_apply(s, &ch, 1, 20), 0);
+    assert_int_equal(ch.rc, 0);
+    assert_int_equal(store_agent_get(s, "v", &a), 0);
+    assert_int_equal(a.config_version, 1);
+    assert_int_equal(a.verify.version, 0);
+    assert_int_equal(a.verify.acked_ms, 0);
+    assert_int_equal(a.verify.before_n, 0);
+    assert_true(a.verify.before_lat == 0);
+
+    /* ... a change without a version does not ... */
+    ch = make_change("v", -1);
+    ch.fields = STORE_SET_VERIFY;
+    ch.values = &vals;
+    assert_int_equal(store_apply(s, &ch, 1, 30), 0);
+    ch = make_change("v", -1);
+    ch.fields = STORE_SET_APPLIED;
+    ch.values = &vals;
+    assert_int_equal(store_apply(s, &ch, 1, 35), 0);
+    assert_int_equal(store_agent_get(s, "v", &a), 0);
+    assert_int_equal(a.verify.version, 1);
+
+    /* ... with STORE_SET_VERIFY the new value stays ... */
+    vals.verify.version = 2;
+    vals.verify.before_lat = 55.5;
+    ch = make_change("v", 1);
+    ch.config = &c;
+    ch.source = "rollback";
+    ch.fields = STORE_SET_VERIFY;
+    ch.values = &vals;
+    assert_int_equal(store_apply(s, &ch, 1, 40), 0);
+    assert_int_equal(store_agent_get(s, "v", &a), 0);
+    assert_int_equal(a.config_version, 2);
+    assert_int_equal(a.verify.version, 2);
+    assert_true(a.verify.before_lat == 55.5);
+    assert_int_equal(a.verify.before_n, 42);
+
+    /* ... and store_config_append clears it like any new version. */
+    assert_int_equal(store_config_append(s, "v", 2, &c, "operator", NULL, NULL, NULL, 50, NULL),
+                     0);
+    assert_int_equal(store_agent_get(s, "v", &a), 0);
+    assert_int_equal(a.verify.version, 0);
+    store_close(s);
+}
+
+/* Sets the agent's applied version at t. */
+static void ack(store *s, const char *id, int64_t version, int64_t t)
+{
+    store_agent v;
+    memset(&v, 0, sizeof v);
+    v.applied_version = version;
+    v.applied_ms = t;
+    store_change ch = make_change(id, -1);
+    ch.fields = STORE_SET_APPLIED;
+    ch.values = &v;
+    assert_int_equal(store_apply(s, &ch, 1, t), 0);
+    assert_int_equal(ch.rc, 0);
+}
+
+static int64_t outdated_since(store *s, const char *id)
+{
+    store_agent a;
+    assert_int_equal(store_agent_get(s, id, &a), 0);
+    return a.outdated_since_ms;
+}
+
+static void test_apply_outdated(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "o", "svc");
+    tuner_config c = make_config(4);
+    assert_int_equal(outdated_since(s, "o"), 0);
+
+    /* A new version while up to date: outdated from now. */
+    assert_int_equal(store_config_append(s, "o", 0, &c, "tuner", NULL, NULL, NULL, 100, NULL), 0);
+    assert_int_equal(outdated_since(s, "o"), 100);
+    /* The ACK of the current version: up to date. */
+    ack(s, "o", 1, 200);
+    assert_int_equal(outdated_since(s, "o"), 0);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "o", &a), 0);
+    assert_int_equal(a.applied_version, 1);
+    assert_int_equal(a.applied_ms, 200);
+
+    /* Still outdated: the first time counts, through more versions and
+     * an ACK of an older one. */
+    assert_int_equal(store_config_append(s, "o", 1, &c, "tuner", NULL, NULL, NULL, 300, NULL), 0);
+    assert_int_equal(outdated_since(s, "o"), 300);
+    ack(s, "o", 1, 400);
+    assert_int_equal(outdated_since(s, "o"), 300);
+    assert_int_equal(store_config_append(s, "o", 2, &c, "tuner", NULL, NULL, NULL, 500, NULL), 0);
+    assert_int_equal(outdated_since(s, "o"), 300);
+    ack(s, "o", 3, 600);
+    assert_int_equal(outdated_since(s, "o"), 0);
+
+    /* Applied set to an older version while up to date: outdated from now. */
+    ack(s, "o", 2, 700);
+    assert_int_equal(outdated_since(s, "o"), 700);
+    /* A change of another field keeps the date. */
+    assert_int_equal(store_agent_set_mode(s, "o", STORE_MODE_AUTO, NULL), 0);
+    assert_int_equal(outdated_since(s, "o"), 700);
+    /* One batch: new version and its ACK together leave it up to date. */
+    store_agent v;
+    memset(&v, 0, sizeof v);
+    v.applied_version = 4;
+    store_change ch = make_change("o", 3);
+    ch.config = &c;
+    ch.source = "tuner";
+    ch.fields = STORE_SET_APPLIED;
+    ch.values = &v;
+    assert_int_equal(store_apply(s, &ch, 1, 800), 0);
+    assert_int_equal(ch.rc, 0);
+    assert_int_equal(outdated_since(s, "o"), 0);
+    store_close(s);
+}
+
+static void test_apply_events(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "e1", "svc");
+    add_agent(s, "e2", "svc");
+    store_event evs[3] = {
+        make_event("ack", "e1", "agent", 10),
+        make_event("verify_start", "e1", "server", 11),
+        make_event("note", "", "server", 12),
+    };
+    evs[0].after = "{\"version\":0}";
+    store_event lost[2] = {
+        make_event("lost", "e2", "tuner", 13),
+        make_event("lost", "e2", "tuner", 14),
+    };
+    tuner_config c = make_config(2);
+    collected *got = list_events(s, NULL);
+    assert_int_equal(got->n, 2);                /* the registrations */
+    int64_t last = got->ids[1];
+    store_change ch[3] = { make_change("e1", -1), make_change("e2", 5), make_change("zz", -1) };
+    ch[0].events = evs;
+    ch[0].nevents = 3;
+    ch[1].config = &c;                  /* stale: neither version nor events */
+    ch[1].source = "tuner";
+    ch[1].events = lost;
+    ch[1].nevents = 2;
+    ch[2].events = lost;                /* unknown agent */
+    ch[2].nevents = 2;
+    assert_int_equal(store_apply(s, ch, 3, 20), 0);
+    assert_int_equal(ch[0].rc, 0);
+    assert_int_equal(ch[1].rc, -ESTALE);
+    assert_int_equal(ch[2].rc, -ENOENT);
+
+    store_event_filter f = { .after_id = last };
+    got = list_events(s, &f);
+    assert_int_equal(got->n, 3);
+    assert_string_equal(got->kinds[0], "ack");
+    assert_string_equal(got->after[0], "{\"version\":0}");
+    assert_string_equal(got->kinds[1], "verify_start");
+    assert_string_equal(got->kinds[2], "note");
+    assert_string_equal(got->agents[2], "");
+    f = (store_event_filter){ .kind = "lost" };
+    assert_int_equal(list_events(s, &f)->n, 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions"), 0);
+    store_close(s);
+}
+
+typedef struct hook_log {
+    const fixture *fx;
+    store *s;
+    size_t n;
+    char agents[8][STORE_ID_MAX + 1];
+    int64_t versions[8];
+    int64_t seen[8];            /* store_agent_version in the hook; -1 = -ENOENT */
+    int64_t committed[8];       /* another connection's view; -1 = no row */
+} hook_log;
+
+static void record_hook(void *ud, const char *agent_id, int64_t version)
+{
+    hook_log *h = ud;
+    assert_true(h->n < 8);
+    size_t i = h->n++;
+    snprintf(h->agents[i], sizeof h->agents[i], "%s", agent_id);
+    h->versions[i] = version;
+    /* With a store lock held this would deadlock. */
+    int rc = store_agent_version(h->s, agent_id, &h->seen[i]);
+    assert_true(rc == 0 || rc == -ENOENT);
+    if (rc == -ENOENT)
+        h->seen[i] = -1;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(max(config_version), -1) FROM agents WHERE id = '%s'", agent_id);
+    h->committed[i] = raw_int(h->fx, sql);
+}
+
+static void test_version_hook(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    hook_log h;
+    memset(&h, 0, sizeof h);
+    h.fx = fx;
+    h.s = s;
+    store_set_version_hook(s, record_hook, &h);
+    add_agent(s, "h1", "svc");
+    add_agent(s, "h2", "svc");
+    assert_int_equal(h.n, 0);
+
+    /* Two new versions, a mode change, a stale change: two calls. */
+    tuner_config c = make_config(3);
+    store_agent auto_mode = { .mode = STORE_MODE_AUTO };
+    store_change ch[4] = { make_change("h1", 0), make_change("h2", -1), make_change("h2", 0),
+                           make_change("h1", 0) };
+    ch[0].config = ch[2].config = ch[3].config = &c;
+    ch[0].source = ch[2].source = ch[3].source = "tuner";
+    ch[1].fields = STORE_SET_MODE;
+    ch[1].values = &auto_mode;
+    assert_int_equal(store_apply(s, ch, 4, 100), 0);
+    assert_int_equal(ch[3].rc, -ESTALE);        /* ch[0] moved h1 on */
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.agents[0], "h1");
+    assert_string_equal(h.agents[1], "h2");
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(h.versions[i], 1);
+        assert_int_equal(h.seen[i], 1);
+        assert_int_equal(h.committed[i], 1);
+    }
+
+    /* The one-change wrappers: a version calls it, a mode does not. */
+    assert_int_equal(store_config_append(s, "h1", 1, &c, "operator", NULL, NULL, NULL, 200,
+                                         NULL), 0);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.versions[2], 2);
+    assert_int_equal(h.committed[2], 2);
+    assert_int_equal(store_agent_set_mode(s, "h1", STORE_MODE_PINNED, NULL), 0);
+    assert_int_equal(store_config_append(s, "h1", 0, &c, "operator", NULL, NULL, NULL, 200,
+                                         NULL), -ESTALE);
+    assert_int_equal(h.n, 3);
+
+    /* A deletion says -1, once it is gone. */
+    assert_int_equal(store_agent_delete(s, "h2", NULL), 0);
+    assert_int_equal(h.n, 4);
+    assert_string_equal(h.agents[3], "h2");
+    assert_int_equal(h.versions[3], -1);
+    assert_int_equal(h.seen[3], -1);
+    assert_int_equal(h.committed[3], -1);
+    assert_int_equal(store_agent_delete(s, "h2", NULL), -ENOENT);
+    assert_int_equal(h.n, 4);
+    store_close(s);
+}
+
+static void test_mode_default(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    add_agent(s, "md", "svc");
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "md", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
+    assert_int_equal(raw_int(fx, "SELECT mode_set FROM agents WHERE id = 'md'"), 0);
+
+    /* recommend set on purpose is not the default. */
+    assert_int_equal(store_agent_set_mode(s, "md", STORE_MODE_RECOMMEND, NULL), 0);
+    assert_int_equal(store_agent_get(s, "md", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_RECOMMEND);
+    assert_int_equal(raw_int(fx, "SELECT mode_set FROM agents WHERE id = 'md'"), 1);
+
+    store_event ev = make_event("mode_change", "md", "operator", 5);
+    assert_int_equal(store_agent_set_mode(s, "md", STORE_MODE_DEFAULT, &ev), 0);
+    assert_int_equal(store_agent_get(s, "md", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
+    char mode[16];
+    raw_text(fx, "SELECT mode FROM agents WHERE id = 'md'", mode, sizeof mode);
+    assert_string_equal(mode, "recommend");
+    assert_int_equal(raw_int(fx, "SELECT mode_set FROM agents WHERE id = 'md'"), 0);
+    store_close(s);
+
+    s = open_store(fx, NULL);
+    assert_int_equal(store_agent_get(s, "md", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
+    assert_int_equal(store_agent_set_mode(s, "md", STORE_MODE_PINNED, NULL), 0);
+    store_close(s);
+    s = open_store(fx, NULL);
+    assert_int_equal(store_agent_get(s, "md", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+    assert_int_equal(store_agent_set_mode(s, "md", (store_mode)4, NULL), -EINVAL);
+    store_close(s);
+}
+
+/* Migration 1 as released: a frozen copy, so the test keeps checking the
+ * upgrade of real old files whatever schema.c becomes. */
+static const char schema_v1[] =
+    "CREATE TABLE agents ("
+    "  id TEXT PRIMARY KEY, service TEXT NOT NULL, hostname TEXT NOT NULL,"
+    "  runtime TEXT NOT NULL, pid INTEGER NOT NULL, num_cpu INTEGER NOT NULL,"
+    "  affinity INTEGER NOT NULL, cpu_limit REAL NOT NULL, limit_source TEXT NOT NULL,"
+    "  parent_tighter INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  mode TEXT NOT NULL DEFAULT 'recommend' CHECK (mode IN ('recommend', 'auto', 'pinned')),"
+    "  config_version INTEGER NOT NULL DEFAULT 0, last_change_ms INTEGER NOT NULL DEFAULT 0,"
+    "  samples_total INTEGER NOT NULL DEFAULT 0,"
+    "  ov_gomaxprocs INTEGER, ov_pool_workers INTEGER, ov_pool_steal_threshold INTEGER,"
+    "  ov_pool_steal_scope INTEGER, ov_gosched_every INTEGER, ov_chunk_size INTEGER,"
+    "  ov_task_timeout_ms INTEGER"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX agents_service ON agents (service, id);"
+    "CREATE TABLE config_versions ("
+    "  agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL, created_ms INTEGER NOT NULL, source TEXT NOT NULL,"
+    "  reasons TEXT, gomaxprocs INTEGER, pool_workers INTEGER,"
+    "  pool_steal_threshold INTEGER, pool_steal_scope INTEGER, gosched_every INTEGER,"
+    "  chunk_size INTEGER, task_timeout_ms INTEGER, PRIMARY KEY (agent_id, version)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL,"
+    "  agent_id TEXT NOT NULL DEFAULT '', service TEXT NOT NULL DEFAULT '',"
+    "  actor TEXT NOT NULL DEFAULT '', before TEXT, after TEXT"
+    ");"
+    "CREATE INDEX events_agent ON events (agent_id, id);"
+    "CREATE INDEX events_ts ON events (ts_ms);"
+    "CREATE TABLE policies ("
+    "  scope TEXT NOT NULL, field TEXT NOT NULL, value REAL NOT NULL,"
+    "  PRIMARY KEY (scope, field)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE samples ("
+    "  agent_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL,"
+    "  gomaxprocs INTEGER, idle_procs INTEGER, threads INTEGER, spinning_threads INTEGER,"
+    "  idle_threads INTEGER, needspinning INTEGER, global_runq INTEGER, goroutines INTEGER,"
+    "  lat_p50_us REAL, lat_p99_us REAL, nprocs INTEGER NOT NULL, local_runq BLOB NOT NULL"
+    ");"
+    "CREATE INDEX samples_agent ON samples (agent_id, recv_ms);"
+    "CREATE INDEX samples_recv ON samples (recv_ms);"
+    "PRAGMA user_version = 1;";
+
+static void test_migrate_from_v1(void **state)
+{
+    fixture *fx = *state;
+    char path[160];
+    snprintf(path, sizeof path, "%s/data", fx->dir);
+    assert_int_equal(mkdir(path, 0750), 0);
+    assert_int_equal(mkdir(fx->data, 0750), 0);
+    snprintf(path, sizeof path, "%s/gotuned.db", fx->data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                     NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "INSERT INTO agents (id, service, hostname, runtime, pid, num_cpu, affinity, "
+        "cpu_limit, limit_source, parent_tighter, first_seen_ms, last_seen_ms, mode, "
+        "config_version, last_change_ms, ov_gomaxprocs) VALUES "
+        "('old-auto', 'svc', 'h', 'go1.19', 1, 8, 8, 2, '', 0, 10, 20, 'auto', 1, 15, 4),"
+        "('old-rec', 'svc', 'h', 'go1.19', 2, 8, 8, 2, '', 0, 10, 20, 'recommend', 0, 0, NULL);"
+        "INSERT INTO config_versions (agent_id, version, created_ms, source, gomaxprocs) "
+        "VALUES ('old-auto', 1, 15, 'operator', 4);",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    store *s = open_store(fx, NULL);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "old-auto", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    assert_int_equal(a.config_version, 1);
+    assert_int_equal(a.last_change_ms, 15);
+    assert_int_equal(a.override.v[TUNER_CFG_GOMAXPROCS], 4);
+    assert_no_delivery(&a);
+    assert_int_equal(store_agent_get(s, "old-rec", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_DEFAULT);
+    assert_int_equal(a.override.set, 0);
+    assert_no_delivery(&a);
+
+    /* The migrated rows take the new writes. */
+    store_agent v;
+    make_state(&v, 1);
+    store_change ch = make_change("old-auto", 1);
+    ch.fields = STORE_SET_APPLIED | STORE_SET_NACK | STORE_SET_REJECTED;
+    ch.values = &v;
+    assert_int_equal(store_apply(s, &ch, 1, 30), 0);
+    assert_int_equal(ch.rc, 0);
+    assert_int_equal(store_agent_get(s, "old-auto", &a), 0);
+    assert_int_equal(a.applied_version, 1);
+    assert_string_equal(a.nack_error, v.nack_error);
+    assert_true(tuner_config_equal(&a.rejected, &v.rejected));
+    assert_int_equal(a.mode, STORE_MODE_AUTO);
+    store_close(s);
+}
+
+#define BIG_BATCH 10000
+
+static void test_apply_large_batch(void **state)
+{
+    fixture *fx = *state;
+    store_close(open_store(fx, NULL));
+    /* The agents in one transaction of the test's own; the store picks
+     * them up at open. */
+    sqlite3 *db = raw_open(fx);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+             "INSERT INTO agents (id, service, hostname, runtime, pid, num_cpu, affinity, "
+             "cpu_limit, limit_source, parent_tighter, first_seen_ms, last_seen_ms) "
+             "SELECT printf('big-%%05d', i), 'svc', 'h', 'go1.19', i, 8, 8, 2, '', 0, 1, 1 "
+             "FROM n", BIG_BATCH - 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    store *s = open_store(fx, NULL);
+    static store_change ch[BIG_BATCH];
+    static char ids[BIG_BATCH][16];
+    static store_event evs[BIG_BATCH];
+    store_agent v;
+    memset(&v, 0, sizeof v);
+    v.applied_version = 1;
+    v.applied_ms = 50;
+    tuner_config c = make_config(4);
+    for (int i = 0; i < BIG_BATCH; i++) {
+        snprintf(ids[i], sizeof ids[i], "big-%05d", i);
+        evs[i] = make_event("config_version", ids[i], "tuner", 50);
+        ch[i] = make_change(ids[i], 0);
+        ch[i].config = &c;
+        ch[i].source = "tuner";
+        ch[i].fields = i % 2 ? STORE_SET_APPLIED : 0;
+        ch[i].values = &v;
+        ch[i].events = &evs[i];
+        ch[i].nevents = 1;
+    }
+    assert_int_equal(store_apply(s, ch, BIG_BATCH, 50), 0);
+    for (int i = 0; i < BIG_BATCH; i++) {
+        assert_int_equal(ch[i].rc, 0);
+        assert_int_equal(ch[i].version, 1);
+    }
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM config_versions"), BIG_BATCH);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM agents WHERE config_version = 1"),
+                     BIG_BATCH);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM agents WHERE outdated_since_ms = 50"),
+                     BIG_BATCH / 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM events WHERE kind = 'config_version'"),
+                     BIG_BATCH);
+}
+
 /* ------------------------------------------------------------ concurrency */
 
 #define CONC_WRITERS 4
@@ -1414,6 +2106,15 @@ int test_store(void)
         T(test_delete_agent),
         T(test_max_agents),
         T(test_pending_cap),
+        T(test_apply_batch),
+        T(test_apply_fields_roundtrip),
+        T(test_apply_clears_verify),
+        T(test_apply_outdated),
+        T(test_apply_events),
+        T(test_version_hook),
+        T(test_mode_default),
+        T(test_migrate_from_v1),
+        T(test_apply_large_batch),
         cmocka_unit_test(test_pending_queue),
         T(test_concurrency),
         T(test_crash_durability),

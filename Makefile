@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, start on 127.0.0.1:8080
 #   make test    install what is missing, build, run every suite
 #   make asan    the unit and HTTP suites under ASan + UBSan
+#   make bench   install what is missing, build, run every benchmark (docs/bench.md)
 #   make all     build only (needs the -dev packages; `make deps` installs them)
 #
 # CFLAGS, CC, PREFIX, DESTDIR and O (the build folder) may be overridden.
@@ -44,7 +45,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all run test unit http e2e asan deps install clean
+.PHONY: all run test unit http e2e asan bench deps install clean
 all: $(O)/gotuned $(O)/unit-tests
 
 $(O)/%.o: %.c
@@ -93,6 +94,23 @@ asan:
 	@$(MAKE) --no-print-directory O=build-asan \
 	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 	    LDFLAGS='-fsanitize=address,undefined' unit http
+
+# Benchmarks print figures and never pass or fail on a time, so `make test`
+# does not run them. Each script in BENCH_SCRIPTS starts its own server and
+# stops it again; a new scenario adds its script (and its client, if it has
+# one, to BENCH_BINS). Every script runs even when one fails.
+BENCH_BINS    := $(O)/bench/waiters
+BENCH_SCRIPTS := bench/waiters.sh
+
+# Benchmark clients use nothing beyond libc.
+$(BENCH_BINS): $(O)/bench/%: $(O)/bench/%.o
+	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: deps
+	@$(MAKE) --no-print-directory $(O)/gotuned $(BENCH_BINS)
+	@rc=0; for s in $(BENCH_SCRIPTS); do \
+	    O=$(O) GOTUNED_BIN=$(abspath $(O)/gotuned) $$s || rc=1; \
+	done; exit $$rc
 
 install: $(O)/gotuned
 	install -d $(DESTDIR)$(PREFIX)/bin

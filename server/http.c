@@ -1,6 +1,7 @@
 /*
  * http.c — libmicrohttpd glue: per-request state, the body cap (413 before
- * more is read), dispatch to api_handle, response headers, graceful stop.
+ * more is read), dispatch to api_handle, held requests (suspended into the
+ * wait queue), response headers, graceful stop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 
 #include "server/http.h"
 #include "server/log.h"
+#include "server/wait.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -22,7 +24,9 @@ struct http_server {
     size_t max_body;
     unsigned grace_s;
     pthread_mutex_t lock;
-    unsigned inflight;              /* requests between first call and completion */
+    unsigned inflight;              /* requests between first call and completion,
+                                       held ones included */
+    waitq *wq;                      /* held requests; fed by the store's version hook */
 };
 
 /* What one request carries between the handler's calls. */
@@ -30,6 +34,7 @@ typedef struct request {
     char *body;
     size_t len, cap;
     int too_large;                  /* body passed the cap: discard the rest, answer 413 */
+    int held;                       /* was held once: the next answer is now (no_wait) */
 } request;
 
 static const char *lookup_arg(void *conn, const char *key)
@@ -67,6 +72,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                             r->cache_control ? r->cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->index >= 0) {
+        char index[24];
+        snprintf(index, sizeof index, "%lld", (long long)r->index);
+        MHD_add_response_header(resp, "X-Gotuned-Index", index);
+    }
     if (r->status >= 400)
         log_msg("%d %s %s", r->status, method, url);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
@@ -82,7 +92,21 @@ static enum MHD_Result too_large(http_server *s, struct MHD_Connection *conn,
     memset(&r, 0, sizeof r);
     snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
     api_error_response(&r, 413, "too_large", msg, NULL);
+    r.index = -1; /* no index on an error we made ourselves */
     return send_response(conn, &r, method, url);
+}
+
+/* Suspends conn into the wait queue: 1 when held, else answer now. */
+static int hold(http_server *s, struct MHD_Connection *conn, const api_hold *h)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    int rc = waitq_add(s->wq, conn, ci->connect_fd, h->agent, h->index, h->wait_ms);
+    if (rc < 0)
+        log_msg("cannot hold a request for agent %s: %s", h->agent, strerror(-rc));
+    return rc;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -143,10 +167,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_large)
         return too_large(s, conn, method, url);
 
+    /* After a hold, this call comes from the resume: answer with what is
+     * there now. */
     api_request req = { method, url, rq->body ? rq->body : "", rq->len, lookup_arg,
-                        lookup_header, conn, false };
+                        lookup_header, conn, rq->held != 0 };
     api_response resp;
     api_handle(s->ctx, &req, &resp);
+    if (resp.hold.wait_ms > 0 && !rq->held) {
+        free(resp.body);
+        resp.body = NULL;
+        /* Marked first: once waitq_add has suspended it, another thread may
+         * resume it at any moment (the handler itself only runs again after
+         * this call returns, in this worker). */
+        rq->held = 1;
+        if (hold(s, conn, &resp.hold) == 1)
+            return MHD_YES;
+        req.no_wait = true;
+        api_handle(s->ctx, &req, &resp);
+    }
     return send_response(conn, &resp, method, url);
 }
 
@@ -165,6 +203,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_lock(&s->lock);
     s->inflight--;
     pthread_mutex_unlock(&s->lock);
+}
+
+/* The wait queue's view of libmicrohttpd and the store. */
+static int wq_version(void *ud, const char *agent, int64_t *v)
+{
+    http_server *s = ud;
+    return store_agent_version(s->ctx->store, agent, v);
+}
+
+static void wq_suspend(void *ud, void *conn)
+{
+    (void)ud;
+    MHD_suspend_connection(conn);
+}
+
+static void wq_resume(void *ud, void *conn)
+{
+    (void)ud;
+    MHD_resume_connection(conn);
+}
+
+static void on_version(void *ud, const char *agent_id, int64_t version)
+{
+    waitq_notify(ud, agent_id, version);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -244,7 +306,18 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
     s->max_body = o->max_body;
     s->grace_s = o->grace_s;
     pthread_mutex_init(&s->lock, NULL);
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    waitq_ops ops = { wq_version, wq_suspend, wq_resume, s };
+    int rc = waitq_create(&ops, &s->wq);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the wait queue: %s", strerror(-rc));
+        goto fail;
+    }
+    /* Before the first request, so no commit can miss a held one. */
+    store_set_version_hook(ctx->store, on_version, s->wq);
+    /* epoll, asked for by name: held requests keep thousands of sockets
+     * open, past what select() can watch (FD_SETSIZE). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
@@ -260,12 +333,25 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
         MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen (address in use, or not allowed?)");
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return -EADDRINUSE;
+        rc = -EADDRINUSE;
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_FLAGS);
+    if (!di || !(di->flags & MHD_USE_EPOLL)) {
+        snprintf(err, errlen, "libmicrohttpd did not start with epoll");
+        rc = -ENOTSUP;
+        goto fail;
     }
     *out = s;
     return 0;
+fail:
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    store_set_version_hook(ctx->store, NULL, NULL);
+    waitq_destroy(s->wq);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return rc;
 }
 
 uint16_t http_port(const http_server *s)
@@ -282,6 +368,14 @@ void http_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    /* Held requests are answered now; libmicrohttpd must not be stopped
+     * with a connection still suspended. A request that asks to be held
+     * from here on is answered at once. */
+    waitq_close(s->wq);
+    waitq_counts wc;
+    waitq_stats(s->wq, &wc);
+    if (wc.closed > 0)
+        log_msg("answered %llu held requests", (unsigned long long)wc.closed);
     struct timespec step = { 0, 20 * 1000 * 1000 };
     for (unsigned waited_ms = 0; waited_ms < s->grace_s * 1000; waited_ms += 20) {
         pthread_mutex_lock(&s->lock);
@@ -292,6 +386,9 @@ void http_stop(http_server *s)
         nanosleep(&step, NULL);
     }
     MHD_stop_daemon(s->daemon);
+    /* No handler runs any more, so no commit can call the hook. */
+    store_set_version_hook(s->ctx->store, NULL, NULL);
+    waitq_destroy(s->wq);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -1,7 +1,8 @@
 /*
- * http.h — the HTTP front: libmicrohttpd with an internal thread pool,
- * request bodies collected under a cap, and each request handed to api/.
- * Knows HTTP, not JSON.
+ * http.h — the HTTP front: libmicrohttpd with an internal epoll thread
+ * pool, request bodies collected under a cap, each request handed to api/,
+ * and requests api/ wants held (blocking queries) suspended in a wait queue
+ * (server/wait.h) without a thread each. Knows HTTP, not JSON.
  *
  * Errors: 0 or a negative errno-style code with a message in err.
  */
@@ -34,15 +35,17 @@ int http_parse_listen(const char *text, http_options *o, char *err, size_t errle
 /* True when the address in *o is a loopback address. */
 int http_is_loopback(const http_options *o);
 
-/* Starts serving; ctx must outlive the server. */
+/* Starts serving; ctx must outlive the server. Sets the store's version
+ * hook (to wake held requests) until http_stop. */
 int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err,
                size_t errlen);
 
 /* The port actually bound (useful with port 0). */
 uint16_t http_port(const http_server *s);
 
-/* Graceful stop: stops accepting, waits up to grace_s for in-flight
- * requests to finish, then closes every connection and frees the server. */
+/* Graceful stop: stops accepting, answers every held request, waits up to
+ * grace_s for in-flight requests to finish, then closes every connection
+ * and frees the server. */
 void http_stop(http_server *s);
 
 #endif

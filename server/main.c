@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -20,6 +21,15 @@
 #include "tuner/tuner.h"
 
 #define GOTUNED_VERSION "0.1.0"
+
+/* Room for 10,000 held requests (blocking queries each keep a connection
+ * open) plus the ordinary traffic of those agents. */
+#define CONN_LIMIT_DEFAULT 16384u
+
+/* Descriptors kept back from the connection limit: stdio, the listening
+ * socket, the store's files, the wait queue's epoll and eventfd, with a
+ * margin; each pool thread adds its own epoll and eventfd. */
+#define FD_RESERVE 64u
 
 static void usage(FILE *out)
 {
@@ -37,7 +47,10 @@ static void usage(FILE *out)
             "  --max-body BYTES       request body cap (default 1048576)\n"
             "  --conn-timeout SEC     idle connection timeout (default 30)\n"
             "  --per-ip-limit N       concurrent connections per client IP (default 64)\n"
-            "  --conn-limit N         concurrent connections in total (default 1000)\n"
+            "  --conn-limit N         concurrent connections in total, held requests\n"
+            "                         included (default 16384; lowered to what the\n"
+            "                         open-file limit allows, which gotuned raises to\n"
+            "                         its hard limit at start)\n"
             "  --retention-hours H    how long samples are kept on disk (default 24)\n"
             "  --max-agents N         agents the store keeps in total (default 100000)\n"
             "  --probe-cpu            print this process's CPU limit and the thread count it\n"
@@ -74,6 +87,41 @@ static unsigned threads_for(const cg_cpu *cpu, const tuner_policy *policy)
     tuner_cpu t = { cpu->num_cpu, cpu->affinity, cpu->limit };
     int32_t n = tuner_quota_procs(policy, &t);
     return n > 0 ? (unsigned)n : 1;
+}
+
+/* Raises the soft open-file limit to the hard one (held requests keep a
+ * socket each) and returns the limit in force. */
+static rlim_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+        else
+            log_msg("cannot raise the open-file limit from %llu to %llu: %s",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                    strerror(errno));
+    }
+    return rl.rlim_cur;
+}
+
+/* The connection limit that fits the open-file limit: conns, lowered (and
+ * logged) when every connection could not get a descriptor. */
+static unsigned fit_conn_limit(unsigned conns, rlim_t nofile, unsigned threads)
+{
+    rlim_t reserve = FD_RESERVE + 2 * (rlim_t)threads;
+    rlim_t room = nofile > reserve + 16 ? nofile - reserve : 16;
+    if (conns <= room)
+        return conns;
+    log_msg("connection limit lowered from %u to %llu: the open-file limit is %llu and "
+            "%llu descriptors are kept for the server itself",
+            conns, (unsigned long long)room, (unsigned long long)nofile,
+            (unsigned long long)reserve);
+    return (unsigned)room;
 }
 
 static int probe_cpu(void)
@@ -115,7 +163,7 @@ int main(int argc, char **argv)
     const char *listen = "127.0.0.1:8080", *data_dir = "./var";
     unsigned threads = 0;
     http_options ho = { .max_body = 1024 * 1024, .conn_timeout_s = 30, .per_ip_limit = 64,
-                        .conn_limit = 1000, .grace_s = 10 };
+                        .conn_limit = CONN_LIMIT_DEFAULT, .grace_s = 10 };
     store_options so;
     store_options_default(&so);
     char err[512];
@@ -204,6 +252,8 @@ int main(int argc, char **argv)
         }
     }
     ho.threads = threads;
+    rlim_t nofile = raise_nofile();
+    ho.conn_limit = fit_conn_limit(ho.conn_limit, nofile, threads);
 
     api_ctx ctx = { st, wall_ms };
     http_server *srv = NULL;
@@ -213,8 +263,10 @@ int main(int argc, char **argv)
         store_close(st);
         return 1;
     }
-    log_msg("started %s on %s (port %u), data in %s, %u worker threads (%s)", GOTUNED_VERSION,
-            listen, http_port(srv), data_dir, threads, why);
+    log_msg("started %s on %s (port %u), data in %s, %u worker threads (%s), "
+            "up to %u connections (open-file limit %llu)", GOTUNED_VERSION, listen,
+            http_port(srv), data_dir, threads, why, ho.conn_limit,
+            (unsigned long long)nofile);
 
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -21,7 +21,8 @@
     X(policy)          \
     X(store)           \
     X(cg)              \
-    X(decode)
+    X(decode)          \
+    X(wait)
 
 #define X(name) int test_##name(void);
 UNIT_GROUPS(X)

@@ -11,8 +11,7 @@
 
 #define LIST_MAX 1000
 
-/* Reads the agent named in the path; replies 404 when there is none. */
-static int load_agent(api_call *c, store_agent *a)
+int load_agent(api_call *c, store_agent *a)
 {
     if (!api_valid_id(c->param)) {
         reply_error(c, 400, "bad_request", "id", "an agent id must match [A-Za-z0-9._-]{1,128}");
@@ -26,13 +25,15 @@ static int load_agent(api_call *c, store_agent *a)
     return 0;
 }
 
-/* The agent as JSON with its newest sample. */
-static json_t *agent_json(api_call *c, const store_agent *a)
+json_t *agent_json(api_call *c, const store_agent *a)
 {
     tuner_sample *s = NULL;
     size_t n = 0;
+    const char *source = "agent";
+    int mode = agent_mode(c->ctx, a, &source);
     store_samples_window(c->ctx->store, a->id, 1, &s, &n);
-    json_t *o = json_agent(a, n ? &s[0] : NULL);
+    json_t *o = json_agent(a, n ? &s[0] : NULL, mode < 0 ? (int)a->mode : mode, source,
+                           c->ctx->now_ms());
     store_samples_free(s, n);
     return o;
 }
@@ -98,7 +99,7 @@ void h_agent_delete(api_call *c)
         return;
     store_event ev;
     event_init(&ev, "agent_deleted", a.id, a.service, "operator", c->ctx->now_ms());
-    json_t *before = json_agent(&a, NULL);
+    json_t *before = agent_json(c, &a);
     char *text = json_text(before);
     ev.before = text;
     int rc = store_agent_delete(c->ctx->store, a.id, &ev);
@@ -128,37 +129,6 @@ void h_agent_samples(api_call *c)
         json_array_append_new(arr, json_sample(&s[i]));
     store_samples_free(s, n);
     reply_json(c, 200, json_pack("{s:s, s:o}", "agent", a.id, "samples", arr));
-}
-
-int recommend_for(api_call *c, const store_agent *a, tuner_policy *policy,
-                  tuner_config *current, tuner_recommendation *rec)
-{
-    store_version v;
-    int rc = store_policy_effective(c->ctx->store, a->service, policy);
-    if (rc) {
-        reply_store_error(c, rc, "policy");
-        return -1;
-    }
-    if (current_config(c, a, &v))
-        return -1;
-    *current = v.config;
-    store_version_cleanup(&v);
-    tuner_sample *s = NULL;
-    size_t n = 0;
-    rc = store_samples_window(c->ctx->store, a->id,
-                              (size_t)policy->v[TUNER_POL_STEAL_WINDOW], &s, &n);
-    if (rc) {
-        reply_store_error(c, rc, "agent");
-        return -1;
-    }
-    tuner_input in = { policy, &a->cpu, current, s, n, c->ctx->now_ms(), a->last_change_ms };
-    rc = tuner_recommend(&in, rec);
-    store_samples_free(s, n);
-    if (rc) {
-        reply_error(c, 500, "internal", NULL, "the tuner refused its input (%s)", strerror(-rc));
-        return -1;
-    }
-    return 0;
 }
 
 void h_agent_recommendation(api_call *c)
@@ -194,11 +164,73 @@ static bool etag_matches(api_call *c, const char *etag)
     return false;
 }
 
+#define WAIT_DEFAULT_MS (5 * 60 * 1000)
+#define WAIT_MAX_MS (10 * 60 * 1000)
+
+/* A wait such as "30s", "5m", "1m30s", "250ms", or a number of seconds, in
+ * ms, capped at WAIT_MAX_MS; -1 when malformed. */
+static int64_t parse_wait(const char *s)
+{
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 9)
+        return -1;
+    if (s[digits] == '\0')
+        return atoll(s) * 1000 > WAIT_MAX_MS ? WAIT_MAX_MS : atoll(s) * 1000;
+    int64_t total = 0;
+    while (*s) {
+        digits = strspn(s, "0123456789");
+        if (digits == 0 || digits > 9)
+            return -1;
+        int64_t n = atoll(s), unit;
+        s += digits;
+        if (strncmp(s, "ms", 2) == 0) {
+            unit = 1;
+            s += 2;
+        } else if (*s == 's' || *s == 'm' || *s == 'h') {
+            unit = *s == 's' ? 1000 : *s == 'm' ? 60000 : 3600000;
+            s++;
+        } else {
+            return -1;
+        }
+        total += n * unit;
+        if (total > WAIT_MAX_MS)
+            total = WAIT_MAX_MS;
+    }
+    return total;
+}
+
 void h_agent_config(api_call *c)
 {
     store_agent a;
     store_version v;
-    if (load_agent(c, &a) || current_config(c, &a, &v))
+    long long index;
+    int64_t wait_ms = WAIT_DEFAULT_MS;
+    if (query_int(c, "index", -1, 0, INT64_MAX, &index))
+        return;
+    const char *w = c->req->query(c->req->conn, "wait");
+    if (w && (wait_ms = parse_wait(w)) < 0) {
+        reply_error(c, 400, "bad_request", "wait",
+                    "wait must be a duration such as 30s, 5m, 1m30s or 250ms (at most 10m)");
+        return;
+    }
+    if (w && index < 0) {
+        reply_error(c, 400, "bad_request", "index",
+                    "wait makes a blocking query, which needs index (the version you have)");
+        return;
+    }
+    if (load_agent(c, &a))
+        return;
+    c->resp->index = a.config_version;
+    /* A blocking query on the current version waits for the next one, with
+     * up to 1/16 of the wait added so that agents spread out. */
+    if (index == a.config_version && wait_ms > 0 && !c->req->no_wait) {
+        api_hold *h = &c->resp->hold;
+        h->wait_ms = wait_ms + arc4random_uniform((uint32_t)(wait_ms / 16) + 1);
+        h->index = index;
+        snprintf(h->agent, sizeof h->agent, "%s", a.id);
+        return;
+    }
+    if (current_config(c, &a, &v))
         return;
     snprintf(c->resp->etag, sizeof c->resp->etag, "\"%s-v%lld\"", a.id,
              (long long)a.config_version);
@@ -245,65 +277,40 @@ void h_agent_mode(api_call *c)
     int mode = name ? store_mode_parse(name) : -1;
     if (mode < 0) {
         reply_error(c, 422, "invalid", "mode",
-                    "mode must be \"recommend\", \"auto\" or \"pinned\"");
+                    "mode must be \"recommend\", \"auto\", \"pinned\" or \"default\" "
+                    "(follow the policy's mode.default)");
         goto out;
     }
-    store_event ev;
-    event_init(&ev, "mode_change", a.id, a.service, "operator", c->ctx->now_ms());
-    char before[64], after[64];
-    snprintf(before, sizeof before, "{\"mode\":\"%s\"}", store_mode_name(a.mode));
-    snprintf(after, sizeof after, "{\"mode\":\"%s\"}", store_mode_name(mode));
-    ev.before = before;
-    ev.after = after;
-    int rc = store_agent_set_mode(c->ctx->store, a.id, (store_mode)mode, &ev);
+    const char *src;
+    int before = agent_mode(c->ctx, &a, &src);
+    store_agent next = a;
+    next.mode = (store_mode)mode;
+    int after = agent_mode(c->ctx, &next, &src);
+    change x;
+    change_init(&x, &a);
+    change_event(&x, "mode_change", &a, "operator", c->ctx->now_ms(),
+                 json_pack("{s:s, s:s?}", "mode", store_mode_name(a.mode), "effective",
+                           store_mode_name(before)),
+                 json_pack("{s:s, s:s?}", "mode", store_mode_name(mode), "effective",
+                           store_mode_name(after)));
+    x.ch.fields = STORE_SET_MODE;
+    x.ch.values = &next;
+    int rc = store_apply(c->ctx->store, &x.ch, 1, c->ctx->now_ms());
+    change_free(&x);
+    if (rc == 0)
+        rc = x.ch.rc;
     if (rc == 0)
         rc = store_agent_get(c->ctx->store, a.id, &a);
-    if (rc)
-        reply_store_error(c, rc, "agent");
-    else
-        reply_json(c, 200, agent_json(c, &a));
-out:
-    json_decref(body);
-}
-
-/* Makes cfg the agent's next version, with an event carrying both configs.
- * Replies with the new version (status) or an error. */
-static void new_version(api_call *c, const store_agent *a, const tuner_config *before,
-                        const tuner_config *cfg, const char *source, const char *kind,
-                        json_t *reasons, const tuner_config *override, int status)
-{
-    int64_t now = c->ctx->now_ms();
-    store_event ev;
-    event_init(&ev, kind, a->id, a->service, "operator", now);
-    json_t *jb = json_pack("{s:I, s:o}", "version", (json_int_t)a->config_version, "config",
-                           json_config(before));
-    json_t *ja = json_pack("{s:I, s:s, s:o, s:O}", "version",
-                           (json_int_t)(a->config_version + 1), "source", source, "config",
-                           json_config(cfg), "reasons", reasons);
-    if (override)
-        json_object_set_new(ja, "override", json_config(override));
-    char *tb = json_text(jb), *ta = json_text(ja), *tr = json_text(reasons);
-    ev.before = tb;
-    ev.after = ta;
-    int64_t version = 0;
-    int rc = store_config_append(c->ctx->store, a->id, a->config_version, cfg, source, tr,
-                                 override, &ev, now, &version);
-    store_version v = { 0 };
-    if (rc == 0)
-        rc = store_config_get(c->ctx->store, a->id, version, &v);
     if (rc) {
         reply_store_error(c, rc, "agent");
-    } else {
-        reply_json(c, status, json_version(a->id, &v));
-        snprintf(c->resp->etag, sizeof c->resp->etag, "\"%s-v%lld\"", a->id,
-                 (long long)version);
+        goto out;
     }
-    store_version_cleanup(&v);
-    free(tb);
-    free(ta);
-    free(tr);
-    json_decref(jb);
-    json_decref(ja);
+    /* Switching to auto acts now, not at the next push. */
+    if (after == STORE_MODE_AUTO)
+        deliver_pending(c->ctx, &a);
+    reply_json(c, 200, agent_json(c, &a));
+out:
+    json_decref(body);
 }
 
 void h_agent_override(api_call *c)
@@ -311,24 +318,37 @@ void h_agent_override(api_call *c)
     store_agent a;
     store_version cur;
     json_t *body = NULL;
-    tuner_config ov;
+    store_agent *values = NULL;
     if (load_agent(c, &a) || decode_body(c, false, &body))
         return;
-    if (decode_config(c, body, "", &ov) || current_config(c, &a, &cur))
+    if (!(values = malloc(sizeof *values))) {
+        reply_error(c, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    *values = a;
+    if (decode_config(c, body, "", &values->override) || current_config(c, &a, &cur))
         goto out;
     tuner_config next = cur.config;
-    tuner_config_merge(&next, &ov);
-    if (tuner_config_equal(&next, &cur.config) && tuner_config_equal(&ov, &a.override)) {
+    tuner_config_merge(&next, &values->override);
+    if (tuner_config_equal(&next, &cur.config) && tuner_config_equal(&values->override, &a.override)) {
         json_t *o = json_version(a.id, &cur);
         json_object_set_new(o, "changed", json_false());
         reply_json(c, 200, o);
     } else {
+        change x;
         json_t *reasons = json_array();
-        new_version(c, &a, &cur.config, &next, "override", "override", reasons, &ov, 200);
+        change_init(&x, &a);
+        change_version(&x, &a, &cur.config, &next, "override", "operator", reasons,
+                       json_pack("{s:o}", "override", json_config(&values->override)),
+                       c->ctx->now_ms());
+        x.ch.fields = STORE_SET_OVERRIDE;
+        x.ch.values = values;
         json_decref(reasons);
+        reply_change(c, &x, 200);
     }
     store_version_cleanup(&cur);
 out:
+    free(values);
     json_decref(body);
 }
 
@@ -347,6 +367,13 @@ void h_agent_apply(api_call *c)
     json_t *jf = json_object_get(body, "force");
     if (jf && !json_is_boolean(jf)) {
         reply_error(c, 422, "invalid", "force", "force must be true or false");
+        goto out;
+    }
+    const char *src;
+    if (agent_mode(c->ctx, &a, &src) == STORE_MODE_PINNED) {
+        reply_error(c, 409, "pinned", "mode",
+                    "the agent is pinned (mode set by %s): its config changes only by "
+                    "override; switch the mode to recommend or auto to apply", src);
         goto out;
     }
     rec = malloc(sizeof *rec);
@@ -370,10 +397,12 @@ void h_agent_apply(api_call *c)
                     (long long)((rec->next_change_ms - now + 999) / 1000));
         goto out;
     }
+    change x;
     json_t *reasons = json_reasons(rec);
-    new_version(c, &a, &current, &rec->config, "operator", "config_version", reasons, NULL,
-                201);
+    change_init(&x, &a);
+    change_version(&x, &a, &current, &rec->config, "operator", "operator", reasons, NULL, now);
     json_decref(reasons);
+    reply_change(c, &x, 201);
 out:
     free(rec);
     json_decref(body);

@@ -61,7 +61,9 @@ json_t *json_policy(const tuner_policy *p);
 /* A (partial) policy: only the fields present are set. */
 int decode_policy(api_call *c, json_t *obj, tuner_policy *out);
 json_t *json_sample(const tuner_sample *s);
-json_t *json_agent(const store_agent *a, const tuner_sample *latest);
+/* mode is the agent's effective mode, mode_source "agent" or "policy". */
+json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
+                   const char *mode_source, int64_t now_ms);
 json_t *json_version(const char *agent, const store_version *v);
 json_t *json_recommendation(const char *agent, const tuner_recommendation *rec,
                             const store_agent *a, const tuner_config *current,
@@ -73,6 +75,11 @@ void event_init(store_event *ev, const char *kind, const char *agent,
                 const char *service, const char *actor, int64_t ts_ms);
 /* Serialises j compactly into a malloc'd string (NULL for NULL). */
 char *json_text(json_t *j);
+
+/* The agent named in the path ({id}); replies 400/404 itself. */
+int load_agent(api_call *c, store_agent *a);
+/* The agent's view: facts, delivery state, effective mode, newest sample. */
+json_t *agent_json(api_call *c, const store_agent *a);
 
 /* Handlers, one file per resource. */
 void h_telemetry(api_call *c);
@@ -86,6 +93,8 @@ void h_agent_versions(api_call *c);
 void h_agent_mode(api_call *c);
 void h_agent_override(api_call *c);
 void h_agent_apply(api_call *c);
+void h_agent_ack(api_call *c);
+void h_agent_rollback(api_call *c);
 void h_policy_get(api_call *c);
 void h_policy_put(api_call *c);
 void h_service_policy_get(api_call *c);
@@ -93,9 +102,65 @@ void h_service_policy_put(api_call *c);
 void h_service_policy_delete(api_call *c);
 void h_events(api_call *c);
 
-/* Recommendation for one agent from the store's current state (agents.c);
- * used by both the recommendation and apply routes. */
+/* Recommendation for one agent from the store's current state, with the
+ * agent's effective policy and current config (delivery.c). recommend()
+ * returns 0 or a negative errno-style code; recommend_for() replies with
+ * the error itself. */
+int recommend(api_ctx *ctx, const store_agent *a, tuner_policy *policy,
+              tuner_config *current, tuner_recommendation *rec);
 int recommend_for(api_call *c, const store_agent *a, tuner_policy *policy,
                   tuner_config *current, tuner_recommendation *rec);
+
+/* The agent's effective mode: its own, or its policy's mode.default
+ * (*source says which). -1 when the policy cannot be read. */
+int agent_mode(api_ctx *ctx, const store_agent *a, const char **source);
+
+/* One agent's change on its way to store_apply, with the texts it owns. */
+typedef struct change {
+    store_change ch;                    /* points into this struct: never move it */
+    char id[STORE_ID_MAX + 1];
+    tuner_config cfg;
+    store_event ev[2];
+    char *text[5];
+    size_t ntext;
+} change;
+
+/* Starts a change of agent a (any version). */
+void change_init(change *x, const store_agent *a);
+/* Makes the change append cfg as version a->config_version + 1 (stale
+ * otherwise), recording a "config_version" event whose before is the
+ * version and config from, and whose after is the new version, source,
+ * config, reasons (borrowed) and the members of extra (stolen, may be
+ * NULL). */
+void change_version(change *x, const store_agent *a, const tuner_config *from,
+                    const tuner_config *cfg, const char *source, const char *actor,
+                    json_t *reasons, json_t *extra, int64_t now_ms);
+/* Adds an event; before and after are stolen (either may be NULL). */
+void change_event(change *x, const char *kind, const store_agent *a, const char *actor,
+                  int64_t now_ms, json_t *before, json_t *after);
+void change_free(change *x);
+
+/* Adds to x (started with change_init) a rollback of a's current version v
+ * to the config of v - 1 (empty for v = 1), source "rollback", with a
+ * cool-down on the values v introduced. why (stolen) goes into the event
+ * and the version's reasons. Fills *values from *a plus the rejected
+ * fields; 0, or a negative code. */
+int change_rollback(api_ctx *ctx, const store_agent *a, const char *actor, json_t *why,
+                    change *x, store_agent *values);
+
+/* Commits x and replies with the version it made (status), or the error
+ * (409 when another version came first). Frees x's texts. */
+void reply_change(api_call *c, change *x, int status);
+
+/* After a telemetry push (or a switch to auto): finishes a pending
+ * verification (rolling back when it failed), then lets auto mode make a
+ * version. *a is re-read when something changed. Failures are logged, not
+ * replied: the push itself succeeded, and the next one tries again. */
+void deliver_pending(api_ctx *ctx, store_agent *a);
+
+/* After a policy change: every auto agent in scope (one service, or all
+ * when service is NULL) gets the version the new policy recommends, when
+ * the guards allow it, in one commit. Returns the number of versions. */
+size_t auto_sweep(api_ctx *ctx, const char *service);
 
 #endif

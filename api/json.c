@@ -372,6 +372,7 @@ json_t *json_policy(const tuner_policy *p)
         case TUNER_POL_INT: v = json_integer((json_int_t)p->v[f]); break;
         case TUNER_POL_BOOL: v = json_boolean(p->v[f] != 0); break;
         case TUNER_POL_ROUNDING: v = json_string(tuner_rounding_name((int)p->v[f])); break;
+        case TUNER_POL_MODE: v = json_string(store_mode_name((int)p->v[f])); break;
         default: v = json_real(p->v[f]); break;
         }
         json_object_set_new(sec, fi->key, v);
@@ -438,6 +439,16 @@ int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
             }
             d = tuner_rounding_parse(json_string_value(v));
             break;
+        case TUNER_POL_MODE: {
+            int m = json_is_string(v) ? store_mode_parse(json_string_value(v)) : -1;
+            if (m < 0 || m > TUNER_MODE_MAX) {
+                reply_error(c, 422, "invalid", name,
+                            "%s must be \"recommend\", \"auto\" or \"pinned\"", name);
+                return -1;
+            }
+            d = m;
+            break;
+        }
         case TUNER_POL_INT: {
             long long n = 0;
             if (get_int(c, s, fi->section, fi->key, (long long)fi->min, (long long)fi->max,
@@ -504,7 +515,53 @@ static json_t *ms_or_null(int64_t ms)
     return ms > 0 ? json_integer(ms) : json_null();
 }
 
-json_t *json_agent(const store_agent *a, const tuner_sample *latest)
+/* What the agent runs against what it should run: versions, the last NACK,
+ * the verification under way and its last verdict, the cool-down. */
+static void agent_delivery(json_t *o, const store_agent *a, int64_t now_ms)
+{
+    bool behind = a->outdated_since_ms > 0;
+    json_object_set_new(o, "desired_version", json_integer(a->config_version));
+    json_object_set_new(o, "applied_version", json_integer(a->applied_version));
+    json_object_set_new(o, "applied_ms", ms_or_null(a->applied_ms));
+    json_object_set_new(o, "out_of_date_since_ms", behind ? json_integer(a->outdated_since_ms)
+                                                          : json_null());
+    json_object_set_new(o, "out_of_date_s",
+                        behind ? json_real((double)(now_ms - a->outdated_since_ms) / 1000)
+                               : json_null());
+    json_object_set_new(o, "last_nack",
+                        a->nack_version ? json_pack("{s:I, s:s, s:I}", "version",
+                                                    (json_int_t)a->nack_version, "error",
+                                                    a->nack_error, "ms", (json_int_t)a->nack_ms)
+                                        : json_null());
+    const store_verify *vf = &a->verify;
+    json_object_set_new(o, "verification",
+                        vf->version ? json_pack("{s:I, s:I, s:{s:i, s:o, s:o}}", "version",
+                                                (json_int_t)vf->version, "acked_ms",
+                                                (json_int_t)vf->acked_ms, "before", "samples",
+                                                (int)vf->before_n, "sched_latency_p99_us",
+                                                vf->before_lat >= 0 ? json_real(vf->before_lat)
+                                                                    : json_null(),
+                                                "runq_per_p",
+                                                vf->before_runq >= 0 ? json_real(vf->before_runq)
+                                                                     : json_null())
+                                    : json_null());
+    const store_verdict *vd = &a->verdict;
+    json_object_set_new(o, "last_verdict",
+                        vd->version ? json_pack("{s:I, s:s, s:s, s:f, s:f, s:I}", "version",
+                                                (json_int_t)vd->version, "verdict", vd->verdict,
+                                                "metric", vd->metric, "before", vd->before,
+                                                "after", vd->after, "decided_ms",
+                                                (json_int_t)vd->decided_ms)
+                                    : json_null());
+    json_object_set_new(o, "cooldown",
+                        a->rejected_until_ms > now_ms
+                            ? json_pack("{s:I, s:o}", "until_ms", (json_int_t)a->rejected_until_ms,
+                                        "rejected", json_config(&a->rejected))
+                            : json_null());
+}
+
+json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
+                   const char *mode_source, int64_t now_ms)
 {
     json_t *cpu = json_pack("{s:i, s:i, s:o, s:s?, s:o}",
                             "num_cpu", a->cpu.num_cpu,
@@ -513,7 +570,7 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest)
                             "limit_source", a->limit_source[0] ? a->limit_source : NULL,
                             "parent_tighter", a->parent_tighter < 0 ? json_null()
                                                                     : json_boolean(a->parent_tighter));
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:o, s:I, s:I, s:s, s:I, s:o, s:I, s:o}",
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:o, s:I, s:I, s:s?, s:s, s:I, s:o, s:I, s:o}",
                           "id", a->id, "service", a->service,
                           "hostname", a->hostname[0] ? a->hostname : NULL,
                           "pid", a->pid > 0 ? json_integer(a->pid) : json_null(),
@@ -521,11 +578,13 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest)
                           "cpu", cpu,
                           "first_seen_ms", (json_int_t)a->first_seen_ms,
                           "last_seen_ms", (json_int_t)a->last_seen_ms,
-                          "mode", store_mode_name(a->mode),
+                          "mode", store_mode_name(mode),
+                          "mode_source", mode_source,
                           "config_version", (json_int_t)a->config_version,
                           "last_change_ms", ms_or_null(a->last_change_ms),
                           "samples_total", (json_int_t)a->samples_total,
                           "override", json_config(&a->override));
+    agent_delivery(o, a, now_ms);
     if (!latest) {
         json_object_set_new(o, "latest", json_null());
         return o;
@@ -598,12 +657,19 @@ json_t *json_recommendation(const char *agent, const tuner_recommendation *rec,
                             const tuner_policy *policy)
 {
     json_t *held = json_array();
-    for (size_t i = 0; i < rec->nheld; i++)
-        json_array_append_new(held, json_pack("{s:s, s:I, s:I, s:s}", "field",
-                                              tuner_cfg_fields[rec->held[i].field].name,
-                                              "current", (json_int_t)rec->held[i].current,
-                                              "wanted", (json_int_t)rec->held[i].wanted,
-                                              "guard", "min_change"));
+    for (size_t i = 0; i < rec->nheld; i++) {
+        const tuner_held *h = &rec->held[i];
+        bool scope = h->field == TUNER_CFG_STEAL_SCOPE;
+        json_array_append_new(held, json_pack("{s:s, s:o, s:o, s:s}", "field",
+                                              tuner_cfg_fields[h->field].name, "current",
+                                              h->current < 0 ? json_null()
+                                              : scope ? json_string(tuner_scope_name(h->current))
+                                                      : json_integer(h->current),
+                                              "wanted",
+                                              scope ? json_string(tuner_scope_name(h->wanted))
+                                                    : json_integer(h->wanted),
+                                              "guard", tuner_hold_name(h->why)));
+    }
     const tuner_imbalance *im = &rec->imbalance;
     json_t *imb = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f}", "samples", (int)im->samples,
                             "hot_samples", (int)im->hot_samples, "max_mean", im->max_mean,

@@ -41,6 +41,8 @@ static int put_with_event(api_call *c, const char *service, const tuner_policy *
     json_decref(after);
     if (rc)
         reply_store_error(c, rc, "service policy");
+    else
+        auto_sweep(c->ctx, service);
     return rc;
 }
 

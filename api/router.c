@@ -42,6 +42,8 @@ static const struct route {
     { "/api/v1/agents/{id}/mode", { [M_PUT] = h_agent_mode } },
     { "/api/v1/agents/{id}/override", { [M_PUT] = h_agent_override } },
     { "/api/v1/agents/{id}/apply", { [M_POST] = h_agent_apply } },
+    { "/api/v1/agents/{id}/rollback", { [M_POST] = h_agent_rollback } },
+    { "/api/v1/agents/{id}/ack", { [M_POST] = h_agent_ack } },
     { "/api/v1/policy", { [M_GET] = h_policy_get, [M_PUT] = h_policy_put } },
     { "/api/v1/services/{name}/policy",
       { [M_GET] = h_service_policy_get, [M_PUT] = h_service_policy_put,

@@ -53,11 +53,32 @@ static bool batch_push(batch *b, const tuner_sample *s)
 enum { P_HOST = 1, P_PID = 2, P_RUNTIME = 4, P_NUMCPU = 8, P_AFFINITY = 16, P_SOURCE = 32,
        P_PARENT = 64 };
 
-/* Stores the agent's facts and the samples, then answers. Facts the push
- * did not state keep their previous values, except the CPU limit, which
- * every push states (absent = unlimited). */
+/* Records the version the push says the agent runs (no event: the ACK is
+ * the audited path; this keeps the view true after an agent restarts). */
+static void note_applied(api_call *c, store_agent *a, int64_t applied)
+{
+    if (applied < 0 || applied == a->applied_version)
+        return;
+    store_agent *values = malloc(sizeof *values);
+    if (!values)
+        return;
+    *values = *a;
+    values->applied_version = applied;
+    values->applied_ms = c->ctx->now_ms();
+    store_change ch = { .agent_id = a->id, .expect_version = -1,
+                        .fields = STORE_SET_APPLIED, .values = values };
+    if (store_apply(c->ctx->store, &ch, 1, values->applied_ms) == 0 && ch.rc == 0)
+        store_agent_get(c->ctx->store, a->id, a);
+    free(values);
+}
+
+/* Stores the agent's facts and the samples, then answers, with the current
+ * config when the agent runs another version (unless it rejected this one).
+ * Facts the push did not state keep their previous values, except the CPU
+ * limit, which every push states (absent = unlimited). applied is the
+ * version the push says the agent runs, -1 when it did not say. */
 static void commit(api_call *c, store_agent *facts, const unsigned present, batch *b,
-                   json_t *extra)
+                   int64_t applied, json_t *extra)
 {
     store_agent old;
     if (store_agent_get(c->ctx->store, facts->id, &old) == 0) {
@@ -92,14 +113,27 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
         reply_store_error(c, rc, "agent");
         return;
     }
-    store_agent now_agent;
-    int64_t version = 0;
-    if (store_agent_get(c->ctx->store, facts->id, &now_agent) == 0)
-        version = now_agent.config_version;
+    store_agent *a = malloc(sizeof *a);
+    if (!a || store_agent_get(c->ctx->store, facts->id, a) != 0) {
+        free(a);
+        json_decref(extra);
+        reply_error(c, 500, "internal", NULL, "the agent could not be read back");
+        return;
+    }
+    note_applied(c, a, applied);
+    deliver_pending(c->ctx, a);
     json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "agent", facts->id, "created", created,
-                          "accepted", (json_int_t)b->n, "config_version", (json_int_t)version);
+                          "accepted", (json_int_t)b->n, "config_version",
+                          (json_int_t)a->config_version);
     if (extra)
         json_object_update_new(o, extra);
+    store_version v = { 0 };
+    if (a->applied_version != a->config_version && a->nack_version != a->config_version &&
+        (a->config_version == 0 || store_config_get(c->ctx->store, a->id, 0, &v) == 0))
+        json_object_set_new(o, "config", json_version(a->id, &v));
+    store_version_cleanup(&v);
+    c->resp->index = a->config_version;
+    free(a);
     reply_json(c, 200, o);
 }
 
@@ -268,8 +302,9 @@ static void telemetry_json(api_call *c)
         facts.cpu.affinity = (int32_t)v;
         present |= P_AFFINITY;
     }
+    long long applied = -1;
     if (get_real(c, ja, "agent", "cpu_limit", 0.001, 65536, true, &facts.cpu.limit, NULL) ||
-        get_int(c, ja, "agent", "applied_version", 0, 1LL << 62, true, &v, NULL))
+        get_int(c, ja, "agent", "applied_version", 0, INT64_MAX, true, &applied, NULL))
         goto out;
     json_t *pt = json_object_get(ja, "parent_tighter");
     if (pt && !json_is_null(pt)) {
@@ -309,7 +344,7 @@ static void telemetry_json(api_call *c)
             }
         }
     }
-    commit(c, &facts, present, &b, NULL);
+    commit(c, &facts, present, &b, applied, NULL);
 out:
     free(runq);
     batch_free(&b);
@@ -412,10 +447,11 @@ static void telemetry_text(api_call *c)
         return;
     present |= r ? P_RUNTIME : 0;
     /* Absent numbers read as 0, which no valid value is. */
-    long long pid, num_cpu, affinity;
+    long long pid, num_cpu, affinity, applied;
     if (query_int(c, "pid", 0, 1, 1LL << 31, &pid) ||
         query_int(c, "num_cpu", 0, 1, 65536, &num_cpu) ||
-        query_int(c, "affinity", 0, 1, 65536, &affinity))
+        query_int(c, "affinity", 0, 1, 65536, &affinity) ||
+        query_int(c, "applied_version", -1, 0, INT64_MAX, &applied))
         return;
     facts.pid = pid;
     facts.cpu.num_cpu = (int32_t)num_cpu;
@@ -437,7 +473,7 @@ static void telemetry_text(api_call *c)
         json_t *extra = json_pack("{s:I, s:I, s:O}", "rejected", (json_int_t)t.rejected,
                                   "other_lines", (json_int_t)t.lines, "rejections",
                                   t.rejections);
-        commit(c, &facts, present, &t.b, extra);
+        commit(c, &facts, present, &t.b, applied, extra);
     }
     json_decref(t.rejections);
     batch_free(&t.b);

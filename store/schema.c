@@ -134,7 +134,10 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN rj_pool_steal_scope INTEGER;"
     "ALTER TABLE agents ADD COLUMN rj_gosched_every INTEGER;"
     "ALTER TABLE agents ADD COLUMN rj_chunk_size INTEGER;"
-    "ALTER TABLE agents ADD COLUMN rj_task_timeout_ms INTEGER;",
+    "ALTER TABLE agents ADD COLUMN rj_task_timeout_ms INTEGER;"
+    /* No agent could ACK before: one with a version has been out of date
+     * since that version was made. */
+    "UPDATE agents SET outdated_since_ms = last_change_ms WHERE config_version > 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -21,6 +21,10 @@ const tuner_pol_field_info tuner_pol_fields[TUNER_POL_NFIELDS] = {
     [TUNER_POL_STEAL_CHUNK_SIZE] = { "neighbor_steal", "chunk_size", TUNER_POL_INT, 1, 1e9 },
     [TUNER_POL_GUARD_MIN_CHANGE_PCT] = { "guards", "min_change_pct", TUNER_POL_REAL, 0, 100 },
     [TUNER_POL_GUARD_MIN_INTERVAL_S] = { "guards", "min_interval_s", TUNER_POL_INT, 0, 86400 },
+    [TUNER_POL_VERIFY_TOLERANCE_PCT] = { "verify", "tolerance_pct", TUNER_POL_REAL, 0, 1000 },
+    [TUNER_POL_VERIFY_COOLDOWN_S] = { "verify", "cooldown_s", TUNER_POL_INT, 0, 7 * 86400 },
+    [TUNER_POL_VERIFY_WINDOW] = { "verify", "window", TUNER_POL_INT, 1, TUNER_MAX_WINDOW / 2 },
+    [TUNER_POL_MODE_DEFAULT] = { "mode", "default", TUNER_POL_MODE, 0, TUNER_MODE_MAX },
 };
 
 static const double defaults[TUNER_POL_NFIELDS] = {
@@ -36,6 +40,10 @@ static const double defaults[TUNER_POL_NFIELDS] = {
     [TUNER_POL_STEAL_CHUNK_SIZE] = 64,
     [TUNER_POL_GUARD_MIN_CHANGE_PCT] = 10,
     [TUNER_POL_GUARD_MIN_INTERVAL_S] = 60,
+    [TUNER_POL_VERIFY_TOLERANCE_PCT] = 10,
+    [TUNER_POL_VERIFY_COOLDOWN_S] = 3600,
+    [TUNER_POL_VERIFY_WINDOW] = 10,
+    [TUNER_POL_MODE_DEFAULT] = 0,
 };
 
 #define ALL_FIELDS ((1u << TUNER_POL_NFIELDS) - 1u)

@@ -1,6 +1,7 @@
 /*
  * recommend.c — runs the rules in order (quota, even, neighbor_steal) over
- * the current config, then the guards, and says why.
+ * the current config, then the guards (override, cool-down, min_change,
+ * min_interval), and says why.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,6 +47,57 @@ static bool effective_current(const tuner_input *in, tuner_cfg_field f, int64_t 
     return false;
 }
 
+const char *tuner_hold_name(tuner_hold h)
+{
+    switch (h) {
+    case TUNER_HOLD_MIN_CHANGE: return "min_change";
+    case TUNER_HOLD_OVERRIDE: return "override";
+    case TUNER_HOLD_COOLDOWN: return "cooldown";
+    }
+    return "unknown";
+}
+
+/* Puts field f of the recommendation back to the current config's value
+ * (or unsets it) and records why. */
+static void hold(const tuner_input *in, tuner_recommendation *out, tuner_cfg_field f,
+                 int64_t cur, tuner_hold why)
+{
+    out->held[out->nheld++] = (tuner_held){ f, cur, out->config.v[f], why };
+    if (tuner_config_has(in->current, f))
+        out->config.v[f] = in->current->v[f];
+    else
+        tuner_config_unset(&out->config, f);
+}
+
+/* The override and cool-down guards: the operator's values stay as they
+ * are, and a value a rollback rejected is not proposed again until the
+ * cool-down ends. At most one hold per field. */
+static void hold_pinned_and_rejected(const tuner_input *in, tuner_recommendation *out,
+                                     uint32_t *held_mask)
+{
+    const tuner_config *ov = in->override, *rj = in->rejected;
+    bool cooling = rj && in->now_ms < in->rejected_until_ms;
+    for (int i = 0; i < TUNER_CFG_NFIELDS; i++) {
+        tuner_cfg_field f = (tuner_cfg_field)i;
+        if (!tuner_config_has(&out->config, f))
+            continue;
+        int64_t cur = tuner_config_has(in->current, f) ? in->current->v[f] : -1;
+        int64_t want = out->config.v[f];
+        if (want == cur)
+            continue;
+        if (ov && tuner_config_has(ov, f)) {
+            hold(in, out, f, cur, TUNER_HOLD_OVERRIDE);
+            out->config.v[f] = ov->v[f];
+            out->config.set |= 1u << f;
+        } else if (cooling && tuner_config_has(rj, f) && rj->v[f] == want) {
+            hold(in, out, f, cur, TUNER_HOLD_COOLDOWN);
+        } else {
+            continue;
+        }
+        *held_mask |= 1u << f;
+    }
+}
+
 int tuner_recommend(const tuner_input *in, tuner_recommendation *out)
 {
     int bad;
@@ -73,21 +125,19 @@ int tuner_recommend(const tuner_input *in, tuner_recommendation *out)
                    r, &out->imbalance))
         out->nreasons++;
 
+    uint32_t held_mask = 0;
+    hold_pinned_and_rejected(in, out, &held_mask);
+
     /* min_change: a value too close to the current one is held back. The
      * steal scope is a choice, not a size, so it is never held. */
-    for (int f = 0; f < TUNER_CFG_NFIELDS; f++) {
+    for (int i = 0; i < TUNER_CFG_NFIELDS; i++) {
+        tuner_cfg_field f = (tuner_cfg_field)i;
         int64_t cur;
-        if (f == TUNER_CFG_STEAL_SCOPE || !tuner_config_has(&out->config, (tuner_cfg_field)f) ||
-            !effective_current(in, (tuner_cfg_field)f, &cur))
+        if (f == TUNER_CFG_STEAL_SCOPE || (held_mask >> f & 1u) ||
+            !tuner_config_has(&out->config, f) || !effective_current(in, f, &cur))
             continue;
-        int64_t want = out->config.v[f];
-        if (!tuner_guard_small_change(p, cur, want))
-            continue;
-        out->held[out->nheld++] = (tuner_held){ (tuner_cfg_field)f, cur, want };
-        if (tuner_config_has(in->current, (tuner_cfg_field)f))
-            out->config.v[f] = cur;
-        else
-            tuner_config_unset(&out->config, (tuner_cfg_field)f);
+        if (tuner_guard_small_change(p, cur, out->config.v[f]))
+            hold(in, out, f, cur, TUNER_HOLD_MIN_CHANGE);
     }
 
     out->changes = !tuner_config_equal(&out->config, in->current);

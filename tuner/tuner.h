@@ -111,6 +111,10 @@ int tuner_scope_parse(const char *name);           /* -1 if invalid */
 
 /* ----------------------------------------------------------------- policy */
 
+/* The modes an agent can be in, as the policy's mode.default holds them;
+ * the tuner only validates the number, the API names them. */
+#define TUNER_MODE_MAX 2
+
 typedef enum tuner_rounding {
     TUNER_ROUND_CEIL = 0,       /* Go 1.25's rule */
     TUNER_ROUND_FLOOR = 1,      /* automaxprocs' rule */
@@ -135,6 +139,10 @@ typedef enum tuner_pol_field {
     TUNER_POL_STEAL_CHUNK_SIZE,
     TUNER_POL_GUARD_MIN_CHANGE_PCT,
     TUNER_POL_GUARD_MIN_INTERVAL_S,
+    TUNER_POL_VERIFY_TOLERANCE_PCT,
+    TUNER_POL_VERIFY_COOLDOWN_S,
+    TUNER_POL_VERIFY_WINDOW,
+    TUNER_POL_MODE_DEFAULT,
     TUNER_POL_NFIELDS
 } tuner_pol_field;
 
@@ -142,14 +150,17 @@ typedef enum tuner_pol_type {
     TUNER_POL_INT,
     TUNER_POL_REAL,
     TUNER_POL_BOOL,
-    TUNER_POL_ROUNDING
+    TUNER_POL_ROUNDING,
+    TUNER_POL_MODE
 } tuner_pol_type;
 
 typedef struct tuner_pol_field_info {
-    const char *section;    /* "quota", "even", "neighbor_steal", "guards" */
+    const char *section;    /* "quota", "even", "neighbor_steal", "guards",
+                               "verify", "mode" */
     const char *key;        /* "rounding", "min_procs", ... */
     tuner_pol_type type;
-    double min, max;        /* inclusive range; for BOOL 0..1, ROUNDING 0..2 */
+    double min, max;        /* inclusive range; for BOOL 0..1, ROUNDING 0..2,
+                               MODE 0..TUNER_MODE_MAX */
 } tuner_pol_field_info;
 
 extern const tuner_pol_field_info tuner_pol_fields[TUNER_POL_NFIELDS];
@@ -163,7 +174,8 @@ typedef struct tuner_policy {
 
 /* Fills *p with the built-in defaults, every field set: ceil, min_procs 2,
  * workers factor 1, even on at 4, threshold 8, window 30, persistence 0.5,
- * gosched_every 1000, chunk_size 64, min change 10 %, min interval 60 s. */
+ * gosched_every 1000, chunk_size 64, min change 10 %, min interval 60 s,
+ * verification tolerance 10 %, cool-down 1 h, window 10, mode recommend. */
 void tuner_policy_defaults(tuner_policy *p);
 /* Copies every field that `patch` sets onto *dst. */
 void tuner_policy_merge(tuner_policy *dst, const tuner_policy *patch);
@@ -213,9 +225,19 @@ typedef struct tuner_imbalance {
     double global_max;
 } tuner_imbalance;
 
+/* Why a value the rules chose was held back. */
+typedef enum tuner_hold {
+    TUNER_HOLD_MIN_CHANGE = 0,      /* too small a step (guards.min_change_pct) */
+    TUNER_HOLD_OVERRIDE,            /* the operator's override sets the field */
+    TUNER_HOLD_COOLDOWN             /* a rollback rejected this value recently */
+} tuner_hold;
+
+const char *tuner_hold_name(tuner_hold h);
+
 typedef struct tuner_held {
     tuner_cfg_field field;
-    int64_t current, wanted;
+    int64_t current, wanted;        /* current: -1 when the field is unset */
+    tuner_hold why;
 } tuner_held;
 
 typedef struct tuner_recommendation {
@@ -223,7 +245,7 @@ typedef struct tuner_recommendation {
     size_t nreasons;
     tuner_reason reasons[3];        /* one per rule that fired, in rule order */
     tuner_imbalance imbalance;
-    size_t nheld;                   /* changes the min_change guard held back */
+    size_t nheld;                   /* changes the guards held back */
     tuner_held held[TUNER_CFG_NFIELDS];
     bool changes;                   /* config differs from the current one */
     int64_t next_change_ms;         /* earliest time min_interval allows a
@@ -239,10 +261,17 @@ typedef struct tuner_input {
     size_t nwindow;
     int64_t now_ms;
     int64_t last_change_ms;         /* when the current version was made; 0 = never */
+    const tuner_config *override;   /* fields the operator pinned: never changed
+                                       (NULL = none) */
+    const tuner_config *rejected;   /* values a rollback rejected: not proposed
+                                       again while now_ms < rejected_until_ms
+                                       (NULL = none) */
+    int64_t rejected_until_ms;
 } tuner_input;
 
-/* Runs the three rules and the guards. Never fails on valid input; returns
- * -EINVAL when the policy is not full or the CPU facts are unusable. */
+/* Runs the three rules and the guards (override, cool-down, min_change,
+ * min_interval). Never fails on valid input; returns -EINVAL when the
+ * policy is not full or the CPU facts are unusable. */
 int tuner_recommend(const tuner_input *in, tuner_recommendation *out);
 
 /* The individual rules, exposed for tests and for the server's own sizing. */
@@ -263,5 +292,53 @@ bool tuner_steal_detect(const tuner_policy *p, const tuner_sample *win,
 
 /* The min_change guard: true when moving from cur to want is too small. */
 bool tuner_guard_small_change(const tuner_policy *p, int64_t cur, int64_t want);
+
+/* ----------------------------------------------------------- verification */
+
+/* Two figures of a sample window, each the median over its samples. */
+typedef struct tuner_figures {
+    uint32_t n;                 /* samples */
+    double lat_p99_us;          /* scheduling-latency p99; < 0 unless every
+                                   sample reported it */
+    double runq_per_p;          /* local run queue per P; < 0 when n == 0 */
+} tuner_figures;
+
+void tuner_window_figures(const tuner_sample *s, size_t n, tuner_figures *out);
+
+typedef enum tuner_metric {
+    TUNER_METRIC_LATENCY_P99 = 0,   /* "sched_latency_p99_us" */
+    TUNER_METRIC_RUNQ_PER_P         /* "runq_per_p" */
+} tuner_metric;
+
+const char *tuner_metric_name(tuner_metric m);
+
+typedef enum tuner_verdict_kind {
+    TUNER_VERDICT_PASSED = 0,       /* better, equal, or worse within tolerance */
+    TUNER_VERDICT_FAILED,           /* worse beyond tolerance: roll back */
+    TUNER_VERDICT_SKIPPED           /* no usable before window */
+} tuner_verdict_kind;
+
+const char *tuner_verdict_name(tuner_verdict_kind v);
+
+typedef struct tuner_verdict {
+    tuner_verdict_kind verdict;
+    tuner_metric metric;
+    double before, after;
+    double change_pct;              /* (after - before) / before * 100; NAN when
+                                       before is 0 (lower is better for both
+                                       metrics, so a negative change is a gain) */
+} tuner_verdict;
+
+/* Below these absolute differences a change is noise, whatever the ratio. */
+#define TUNER_VERIFY_FLOOR_LATENCY_US 50.0
+#define TUNER_VERIFY_FLOOR_RUNQ 0.5
+
+/* Compares the window after a change with the window before it: latency p99
+ * when both windows have it, else run queue per P. Failed when the after
+ * figure exceeds before * (1 + verify.tolerance_pct / 100) and the
+ * difference is above the metric's noise floor. Skipped when the before
+ * window has fewer than half of verify.window samples. */
+void tuner_verify(const tuner_policy *p, const tuner_figures *before,
+                  const tuner_figures *after, tuner_verdict *out);
 
 #endif

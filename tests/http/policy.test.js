@@ -28,6 +28,8 @@ const DEFAULTS = {
     even: { enabled: true, min: 4 },
     neighbor_steal: { threshold: 8, window: 30, persistence: 0.5, gosched_every: 1000, chunk_size: 64 },
     guards: { min_change_pct: 10, min_interval_s: 60 },
+    verify: { tolerance_pct: 10, cooldown_s: 3600, window: 10 },
+    mode: { default: 'recommend' },
 };
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
@@ -73,6 +75,8 @@ test('global policy: every field at its range limits is accepted', async () => {
         even: { enabled: false, min: 2 },
         neighbor_steal: { threshold: 1, window: 1, persistence: 0.01, gosched_every: 1, chunk_size: 1 },
         guards: { min_change_pct: 0, min_interval_s: 0 },
+        verify: { tolerance_pct: 0, cooldown_s: 0, window: 1 },
+        mode: { default: 'recommend' },
     };
     assert.deepStrictEqual(assertJson(await srv.put('/api/v1/policy', low)), low);
     const high = {
@@ -80,6 +84,8 @@ test('global policy: every field at its range limits is accepted', async () => {
         even: { enabled: true, min: 1024 },
         neighbor_steal: { threshold: 256, window: 128, persistence: 1, gosched_every: 1e9, chunk_size: 1e9 },
         guards: { min_change_pct: 100, min_interval_s: 86400 },
+        verify: { tolerance_pct: 1000, cooldown_s: 604800, window: 64 },
+        mode: { default: 'pinned' },
     };
     assert.deepStrictEqual(assertJson(await srv.put('/api/v1/policy', high)), high);
     assert.deepStrictEqual(assertJson(await srv.put('/api/v1/policy', {})), DEFAULTS, 'an empty PUT restores the defaults');
@@ -114,6 +120,16 @@ const badPolicies = [
     [{ quota: { rounding: 'ceil', bogus: 1 } }, 'quota.bogus'],
     [{ quota: 5 }, 'quota'],
     [{ guards: null }, 'guards'],
+    [{ verify: { tolerance_pct: -1 } }, 'verify.tolerance_pct'],
+    [{ verify: { tolerance_pct: 1001 } }, 'verify.tolerance_pct'],
+    [{ verify: { cooldown_s: 604801 } }, 'verify.cooldown_s'],
+    [{ verify: { cooldown_s: 1.5 } }, 'verify.cooldown_s'],
+    [{ verify: { window: 0 } }, 'verify.window'],
+    [{ verify: { window: 65 } }, 'verify.window'],
+    [{ mode: { default: 'default' } }, 'mode.default'],
+    [{ mode: { default: 'manual' } }, 'mode.default'],
+    [{ mode: { default: 1 } }, 'mode.default'],
+    [{ mode: { fallback: 'auto' } }, 'mode.fallback'],
 ];
 
 async function checkBad(url, cases, ids = []) {

@@ -9,7 +9,7 @@ const assert = require('node:assert');
 const { after } = require('node:test');
 const {
     startServer, freshDataDir, serverTest, assertJson, assertStatus, header, listOf, servicePatch,
-    batch, sample, postTelemetry, sleep,
+    batch, sample, postTelemetry, sleep, timeless,
     OVERRIDE_OK,
 } = require('./lib');
 
@@ -30,13 +30,14 @@ const TRACE = [
 
 /* Everything an operator can read back, for comparison across restarts. */
 async function state(s, ids, services) {
+    const list = assertJson(await s.get('/api/v1/agents?limit=1000'));
     const st = {
-        agents: assertJson(await s.get('/api/v1/agents?limit=1000')),
+        agents: { ...list, agents: list.agents.map(timeless) },
         events: assertJson(await s.get('/api/v1/events?limit=1000')),
         policy: assertJson(await s.get('/api/v1/policy')),
     };
     for (const id of ids) {
-        st[`agent ${id}`] = assertJson(await s.get(`/api/v1/agents/${id}`));
+        st[`agent ${id}`] = timeless(assertJson(await s.get(`/api/v1/agents/${id}`)));
         st[`samples ${id}`] = assertJson(await s.get(`/api/v1/agents/${id}/samples?limit=128`));
         st[`versions ${id}`] = assertJson(await s.get(`/api/v1/agents/${id}/versions?limit=100`));
         const c = await s.get(`/api/v1/agents/${id}/config`);

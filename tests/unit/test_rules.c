@@ -33,7 +33,7 @@ static void quota_table(void **state)
         p.v[TUNER_POL_EVEN_ENABLED] = strcmp(even, "on") == 0;
         tuner_cpu cpu = { num_cpu, affinity, strcmp(limit, "-") == 0 ? 0 : atof(limit) };
         tuner_config cur = { 0 };
-        tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0 };
+        tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0, NULL, NULL, 0 };
         tuner_recommendation rec;
         assert_int_equal(tuner_recommend(&in, &rec), 0);
         if (rec.config.v[TUNER_CFG_GOMAXPROCS] != expect)
@@ -53,7 +53,7 @@ static void even_reason(void **state)
     tuner_policy_defaults(&p);
     tuner_cpu cpu = { 16, 16, 4.2 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     assert_int_equal(rec.nreasons, 2);
@@ -74,7 +74,7 @@ static void workers_factor(void **state)
     p.v[TUNER_POL_QUOTA_WORKERS_FACTOR] = 2.5;
     tuner_cpu cpu = { 16, 16, 4 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, NULL, 0, 1000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 4);
@@ -120,7 +120,7 @@ static void steal_fires(void **state)
     tuner_policy_defaults(&p);
     tuner_cpu cpu = { 4, 4, 4 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     const tuner_reason *r = find_reason(&rec, TUNER_RULE_NEIGHBOR_STEAL);
@@ -156,7 +156,7 @@ static void steal_needs_persistence(void **state)
     tuner_recommendation rec;
     /* Hot in every 3rd sample: 10 of 30, below 15. */
     fill(&w, 30, 4, 2, 9, 0, 3);
-    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0, NULL, NULL, 0 };
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     assert_null(find_reason(&rec, TUNER_RULE_NEIGHBOR_STEAL));
     assert_int_equal(rec.imbalance.hot_samples, 10);
@@ -191,7 +191,7 @@ static void steal_quota_first(void **state)
     tuner_policy_defaults(&p);
     tuner_cpu cpu = { 16, 16, 2 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 2);
@@ -213,7 +213,7 @@ static void steal_relaxes(void **state)
     tuner_config_set(&cur, TUNER_CFG_STEAL_THRESHOLD, 2);
     tuner_config_set(&cur, TUNER_CFG_STEAL_SCOPE, TUNER_SCOPE_ALL);
     tuner_config_set(&cur, TUNER_CFG_GOSCHED_EVERY, 500);
-    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0 };
+    tuner_input in = { &p, &cpu, &cur, w.s, 30, 1000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     const tuner_reason *r = find_reason(&rec, TUNER_RULE_NEIGHBOR_STEAL);
@@ -245,7 +245,7 @@ static void guards(void **state)
     p.v[TUNER_POL_EVEN_ENABLED] = 0;
     tuner_cpu cpu = { 16, 16, 14.5 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, w.s, 3, 100000, 0 };
+    tuner_input in = { &p, &cpu, &cur, w.s, 3, 100000, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), 0);
     assert_int_equal(rec.nheld, 1);
@@ -261,6 +261,124 @@ static void guards(void **state)
     assert_int_equal(rec.next_change_ms, 150000);
 }
 
+/* The operator's override and a rollback's cool-down hold a field at its
+ * current value, each saying why. */
+static void override_and_cooldown(void **state)
+{
+    (void)state;
+    static win w;
+    fill(&w, 3, 8, 0, 0, 0, 0);
+    tuner_policy p;
+    tuner_policy_defaults(&p);
+    tuner_cpu cpu = { 8, 8, 4.0 };          /* the quota rule wants 4 */
+    tuner_config cur = { 0 }, ov = { 0 }, rj = { 0 };
+    tuner_config_set(&cur, TUNER_CFG_GOMAXPROCS, 8);
+    tuner_config_set(&ov, TUNER_CFG_GOMAXPROCS, 8);
+    tuner_input in = { &p, &cpu, &cur, w.s, 3, 100000, 0, &ov, NULL, 0 };
+    tuner_recommendation rec;
+    assert_int_equal(tuner_recommend(&in, &rec), 0);
+    assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 8);
+    assert_int_equal(rec.nheld, 1);
+    assert_int_equal(rec.held[0].why, TUNER_HOLD_OVERRIDE);
+    assert_int_equal(rec.held[0].current, 8);
+    assert_int_equal(rec.held[0].wanted, 4);
+    assert_string_equal(tuner_hold_name(rec.held[0].why), "override");
+    /* pool.workers is not pinned: it still follows the quota. */
+    assert_int_equal(rec.config.v[TUNER_CFG_WORKERS], 4);
+    assert_true(rec.changes);
+
+    /* 4 was rolled back: not proposed again until the cool-down ends. */
+    tuner_config_set(&rj, TUNER_CFG_GOMAXPROCS, 4);
+    tuner_config_set(&rj, TUNER_CFG_WORKERS, 4);
+    in.override = NULL;
+    in.rejected = &rj;
+    in.rejected_until_ms = 100001;
+    assert_int_equal(tuner_recommend(&in, &rec), 0);
+    assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 8);
+    assert_false(tuner_config_has(&rec.config, TUNER_CFG_WORKERS));
+    assert_int_equal(rec.nheld, 2);
+    assert_int_equal(rec.held[0].why, TUNER_HOLD_COOLDOWN);
+    assert_int_equal(rec.held[1].current, -1);
+    assert_false(rec.changes);
+    /* Another value than the rejected one is proposed as usual. */
+    cpu.limit = 5.5;                        /* ceil 6 */
+    assert_int_equal(tuner_recommend(&in, &rec), 0);
+    assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 6);
+    assert_int_equal(rec.nheld, 0);
+    /* After the cool-down, 4 is fine again. */
+    cpu.limit = 4.0;
+    in.rejected_until_ms = 100000;
+    assert_int_equal(tuner_recommend(&in, &rec), 0);
+    assert_int_equal(rec.config.v[TUNER_CFG_GOMAXPROCS], 4);
+    assert_int_equal(rec.nheld, 0);
+}
+
+/* Window figures are medians; the verdict compares them with tolerance
+ * and a noise floor, on latency when both windows have it. */
+static void verification(void **state)
+{
+    (void)state;
+    static win w;
+    tuner_policy p;
+    tuner_policy_defaults(&p);
+    tuner_figures before, after;
+    tuner_verdict v;
+
+    fill(&w, 10, 4, 0, 0, 2, 0);            /* 2 per P */
+    w.q[0][0] = 400;                        /* one burst: the median ignores it */
+    tuner_window_figures(w.s, 10, &before);
+    assert_int_equal(before.n, 10);
+    assert_true(before.runq_per_p == 2.0);
+    assert_true(before.lat_p99_us < 0);
+
+    fill(&w, 10, 4, 0, 0, 3, 0);            /* 3 per P: +50 % */
+    tuner_window_figures(w.s, 10, &after);
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_FAILED);
+    assert_int_equal(v.metric, TUNER_METRIC_RUNQ_PER_P);
+    assert_true(fabs(v.change_pct - 50) < 1e-9);
+    assert_string_equal(tuner_verdict_name(v.verdict), "failed");
+    assert_string_equal(tuner_metric_name(v.metric), "runq_per_p");
+
+    /* Within the tolerance, or better: passed. */
+    p.v[TUNER_POL_VERIFY_TOLERANCE_PCT] = 60;
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_PASSED);
+    p.v[TUNER_POL_VERIFY_TOLERANCE_PCT] = 10;
+    tuner_verify(&p, &after, &before, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_PASSED);
+    assert_true(v.change_pct < 0);
+
+    /* From 0 to 0.25 per P is worse by any ratio but under the noise floor. */
+    before.runq_per_p = 0;
+    after.runq_per_p = 0.25;
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_PASSED);
+    assert_true(isnan(v.change_pct));
+
+    /* Latency in both windows decides over the run queue. */
+    before.lat_p99_us = 100;
+    after.lat_p99_us = 300;
+    before.runq_per_p = after.runq_per_p = 1;
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.metric, TUNER_METRIC_LATENCY_P99);
+    assert_int_equal(v.verdict, TUNER_VERDICT_FAILED);
+    after.lat_p99_us = 140;                 /* +40 %, but 40 us is noise */
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_PASSED);
+    after.lat_p99_us = -1;                  /* one window lacks it: run queue */
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.metric, TUNER_METRIC_RUNQ_PER_P);
+
+    /* Fewer than half a window before the change: no verdict. */
+    before.n = 4;
+    tuner_verify(&p, &before, &after, &v);
+    assert_int_equal(v.verdict, TUNER_VERDICT_SKIPPED);
+    tuner_window_figures(w.s, 0, &after);
+    assert_int_equal(after.n, 0);
+    assert_true(after.runq_per_p < 0);
+}
+
 static void unusable_input(void **state)
 {
     (void)state;
@@ -269,7 +387,7 @@ static void unusable_input(void **state)
     p.set &= ~1u;
     tuner_cpu cpu = { 4, 4, 0 };
     tuner_config cur = { 0 };
-    tuner_input in = { &p, &cpu, &cur, NULL, 0, 0, 0 };
+    tuner_input in = { &p, &cpu, &cur, NULL, 0, 0, 0, NULL, NULL, 0 };
     tuner_recommendation rec;
     assert_int_equal(tuner_recommend(&in, &rec), -22);
     /* No CPU facts at all: the quota rule cannot fire, nothing changes. */
@@ -292,6 +410,8 @@ int test_rules(void)
         cmocka_unit_test(steal_quota_first),
         cmocka_unit_test(steal_relaxes),
         cmocka_unit_test(guards),
+        cmocka_unit_test(override_and_cooldown),
+        cmocka_unit_test(verification),
         cmocka_unit_test(unusable_input),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);

@@ -1781,6 +1781,9 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(a.config_version, 1);
     assert_int_equal(a.last_change_ms, 15);
     assert_int_equal(a.override.v[TUNER_CFG_GOMAXPROCS], 4);
+    /* Nobody could ACK under schema 1: out of date since version 1. */
+    assert_int_equal(a.outdated_since_ms, 15);
+    a.outdated_since_ms = 0;
     assert_no_delivery(&a);
     assert_int_equal(store_agent_get(s, "old-rec", &a), 0);
     assert_int_equal(a.mode, STORE_MODE_DEFAULT);

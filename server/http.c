@@ -328,7 +328,10 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->conn_timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_ip_limit,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        /* Per connection, resident once it has answered (the pool is
+         * cleared after each request): small, since agents keep 10,000s
+         * of connections open. Bodies live in our own buffer. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
     if (!s->daemon) {

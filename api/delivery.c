@@ -21,17 +21,19 @@ _Static_assert(STORE_MODE_PINNED == TUNER_MODE_MAX,
 
 /* ------------------------------------------------------------ recommendation */
 
+/* The mode under a known effective policy. */
+static int mode_under(const store_agent *a, const tuner_policy *p, const char **source)
+{
+    *source = a->mode != STORE_MODE_DEFAULT ? "agent" : "policy";
+    return a->mode != STORE_MODE_DEFAULT ? (int)a->mode : (int)p->v[TUNER_POL_MODE_DEFAULT];
+}
+
 int agent_mode(api_ctx *ctx, const store_agent *a, const char **source)
 {
-    if (a->mode != STORE_MODE_DEFAULT) {
-        *source = "agent";
-        return (int)a->mode;
-    }
     tuner_policy p;
-    if (store_policy_effective(ctx->store, a->service, &p))
+    if (a->mode == STORE_MODE_DEFAULT && store_policy_effective(ctx->store, a->service, &p))
         return -1;
-    *source = "policy";
-    return (int)p.v[TUNER_POL_MODE_DEFAULT];
+    return mode_under(a, &p, source);
 }
 
 /* The agent's current config (empty before version 1). */
@@ -48,12 +50,11 @@ static int current_config(api_ctx *ctx, const store_agent *a, tuner_config *out)
     return rc;
 }
 
-int recommend(api_ctx *ctx, const store_agent *a, tuner_policy *policy,
-              tuner_config *current, tuner_recommendation *rec)
+/* The recommendation under a policy already read. */
+static int recommend_under(api_ctx *ctx, const store_agent *a, const tuner_policy *policy,
+                           tuner_config *current, tuner_recommendation *rec)
 {
-    int rc = store_policy_effective(ctx->store, a->service, policy);
-    if (rc == 0)
-        rc = current_config(ctx, a, current);
+    int rc = current_config(ctx, a, current);
     if (rc)
         return rc;
     tuner_sample *s = NULL;
@@ -67,6 +68,13 @@ int recommend(api_ctx *ctx, const store_agent *a, tuner_policy *policy,
     rc = tuner_recommend(&in, rec);
     store_samples_free(s, n);
     return rc;
+}
+
+int recommend(api_ctx *ctx, const store_agent *a, tuner_policy *policy,
+              tuner_config *current, tuner_recommendation *rec)
+{
+    int rc = store_policy_effective(ctx->store, a->service, policy);
+    return rc ? rc : recommend_under(ctx, a, policy, current, rec);
 }
 
 int recommend_for(api_call *c, const store_agent *a, tuner_policy *policy,
@@ -333,15 +341,14 @@ static int auto_change(api_ctx *ctx, const store_agent *a, change *x,
                        tuner_recommendation *rec)
 {
     const char *src;
-    int mode = agent_mode(ctx, a, &src);
-    if (mode < 0)
-        return -EIO;
-    if (mode != STORE_MODE_AUTO)
-        return 0;
     tuner_policy pol;
     tuner_config cur;
-    int rc = recommend(ctx, a, &pol, &cur, rec);
-    if (rc)
+    if (a->mode != STORE_MODE_DEFAULT && a->mode != STORE_MODE_AUTO)
+        return 0;
+    int rc = store_policy_effective(ctx->store, a->service, &pol);
+    if (rc || mode_under(a, &pol, &src) != STORE_MODE_AUTO)
+        return rc;
+    if ((rc = recommend_under(ctx, a, &pol, &cur, rec)) != 0)
         return rc;
     int64_t now = ctx->now_ms();
     if (!rec->changes || now < rec->next_change_ms)

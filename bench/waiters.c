@@ -3,16 +3,22 @@
  *
  * Registers N agents of service "bench", holds N blocking queries
  * (GET /api/v1/agents/{id}/config?index=0&wait=5m, one connection each),
- * makes ONE policy change that gives every agent version 1
+ * makes a policy change that gives every agent version 1
  * (PUT /api/v1/services/bench/policy), and measures how long until every
  * held query is answered, and how much server memory each waiting agent
- * costs. See docs/bench.md for how to read the figures.
+ * costs. Then, as real agents do, every connection is kept alive and asks
+ * again (index=1): the server's memory is read once more with all of them
+ * held on connections that have already answered a request, and a second
+ * change (version 2) is timed the same way. See docs/bench.md for how to
+ * read the figures.
  *
  * A single-threaded epoll HTTP/1.1 client with nothing beyond libc. It is a
  * benchmark, not a test: it prints figures and never judges a time. It exits
  * 0 when every query was held and then answered 200 with X-Gotuned-Index: 1,
- * 1 when anything went wrong (errors, or the overall timeout), 2 on bad usage
- * or set-up.
+ * every next query on the same connection was held and answered 200 with
+ * X-Gotuned-Index: 2, and agent w-000001's newest version is 2 from the
+ * tuner; 1 when anything went wrong (errors, or the overall timeout), 2 on
+ * bad usage or set-up.
  *
  * Every wait is bounded by one overall deadline (--timeout).
  */
@@ -38,7 +44,8 @@
 #include <unistd.h>
 
 #define SERVICE "bench"
-#define POLICY_BODY "{\"mode\":{\"default\":\"auto\"}}"
+#define CHECK_AGENT 1u              /* the agent whose versions are read at the end */
+#define N_CHANGES 2
 #define MAX_RESPONSE (64 * 1024)    /* a config version is far smaller; more is a bad answer */
 #define OPEN_WINDOW 256             /* waiters connecting at once: stays well under the
                                      * listen backlog, so no SYN is dropped and retried
@@ -50,29 +57,43 @@
 #define PUT_FAIL_GRACE_S 2.0        /* after a failed PUT, how long answers may still come */
 #define DETAIL_MAX 160
 
+/* The policy of service "bench" at each change. Agents report cpu_limit 3.0
+ * on 8 CPUs, so the first change (auto mode, default policy) makes version 1
+ * with gomaxprocs 3 and 3 workers (ceil; floor would give 3 as well). The
+ * second raises quota.min_procs to 4: gomaxprocs 4 and 4 workers, a 33% step,
+ * above guards.min_change_pct (10). It must lift guards.min_interval_s, since
+ * version 1 is only seconds old (the default 60 s would hold the change), and
+ * repeat mode.default, since a PUT replaces the service's overrides. */
+static const char *const policy_body[N_CHANGES] = {
+    "{\"mode\":{\"default\":\"auto\"}}",
+    "{\"mode\":{\"default\":\"auto\"},\"guards\":{\"min_interval_s\":0},"
+    "\"quota\":{\"min_procs\":4}}",
+};
+
 /* Error kinds, in the order the report lists them. */
 enum err_kind {
     E_CONNECT,      /* socket, bind or connect failed, or made no progress */
     E_CLOSED,       /* the server closed or reset a waiter before answering it */
     E_EARLY,        /* a waiter was answered before the PUT: the server did not hold it */
     E_STATUS,       /* answered after the PUT, but not 200 (or not parseable: status 0) */
-    E_INDEX,        /* 200, but X-Gotuned-Index missing or not 1 */
+    E_INDEX,        /* 200, but X-Gotuned-Index missing or not the change's version */
     E_TIMEOUT,      /* still held when the client stopped waiting */
     E_REGISTER,     /* an agent could not be registered */
     E_PUT,          /* the policy change was not answered 200 */
+    E_CHECK,        /* the checked agent's newest version is not 2 from the tuner */
     E_KINDS
 };
 
 static const char *const err_label[E_KINDS] = {
     "connect", "closed", "early answer", "bad status", "wrong index", "timeout", "register",
-    "put",
+    "put", "version check",
 };
 static const char *const err_key[E_KINDS] = {
     "connect", "closed", "early_answer", "bad_status", "wrong_index", "timeout", "register",
-    "put",
+    "put", "version_check",
 };
 
-enum role { R_WAITER, R_REGISTER, R_PUT };
+enum role { R_WAITER, R_REGISTER, R_PUT, R_CHECK };
 
 enum state {
     S_IDLE,         /* no socket */
@@ -80,6 +101,7 @@ enum state {
     S_SENDING,      /* connected, request partly written */
     S_WAITING,      /* request written, reading the answer */
     S_KEPT,         /* waiter answered early: kept open (as an agent would) to load the server */
+    S_ANSWERED,     /* waiter answered by a change: kept alive for its next query */
     S_DONE,         /* finished, socket closed */
 };
 
@@ -91,7 +113,7 @@ typedef struct conn {
     uint8_t role;
     uint8_t state;
     uint8_t tries;          /* register: attempts for the current agent */
-    uint8_t held;           /* waiter: open with no answer byte when the change began */
+    uint8_t held;           /* waiter: open with no answer byte when the current change began */
     uint32_t agent;         /* 1-based agent number (waiter, register) */
     uint32_t addr;          /* index of the source address this socket binds */
     uint32_t sent;          /* request bytes already written */
@@ -107,6 +129,32 @@ typedef struct answer {
     size_t body_off, body_len;
 } answer;
 
+/* One change and the held queries it answers. Change r makes version r+1;
+ * its queries ask with index=r. */
+typedef struct change {
+    uint32_t sent;          /* queries fully written for this change */
+    double send_s;          /* how long writing them took */
+    uint32_t held;          /* waiters with no answer byte when the change began */
+    uint32_t kept;          /* early-answered waiters still open when the change began */
+    long long backlog;      /* connections in the server's listen queue at the change; -1 =
+                             * unknown. Their queries were sent (the kernel took them) but
+                             * the server never saw them, so they look held but are not. */
+    double settle_s;
+    int settled;            /* RSS stopped moving and the backlog emptied (1), or the
+                             * settle time ran out (0) */
+    long long rss_held, pss_held;   /* bytes with the queries held; -1 = unknown */
+    int put_sent, put_done, put_status;
+    double t_put, put_ms;
+    uint32_t answered;      /* waiters answered after the PUT (any status) */
+    uint32_t ok;            /* ... with 200 and X-Gotuned-Index: the new version */
+    uint32_t pending;       /* held waiters not answered yet */
+    double *atimes;         /* answer times in ms from the PUT, answered of them */
+    /* Errors from the start (change 0) or from the end of the previous
+     * change's answers (later changes) until this change's answers are in. */
+    unsigned err[E_KINDS];
+    char detail[E_KINDS][DETAIL_MAX];  /* the first occurrence of each kind, for the report */
+} change;
+
 typedef struct bench {
     /* Options. */
     struct sockaddr_in server;
@@ -120,7 +168,8 @@ typedef struct bench {
 
     int ep;
     double deadline;
-    conn *aconn;            /* n waiters, then reg_conns registrations, then the PUT */
+    conn *aconn;            /* n waiters, then reg_conns registrations, then one slot for
+                             * the PUTs and the version check, in turn */
     uint32_t nconn;
 
     /* Registration. */
@@ -131,34 +180,23 @@ typedef struct bench {
 
     /* Opening the waiters. */
     uint32_t opened;        /* waiters given a socket */
-    uint32_t opening;       /* waiters connecting or still writing */
-    uint32_t sent;          /* waiters whose query is fully written */
+    uint32_t opening;       /* waiters connecting or still writing (also for a re-poll) */
     uint32_t stalled;       /* waiters given up after OPEN_STALL_S without progress */
-    double open_s, t_progress;
+    double t_progress;
 
-    /* Holding. */
-    uint32_t held;          /* waiters with no answer byte when the change began */
-    uint32_t kept;          /* early-answered waiters still open when the change began */
-    long long backlog;      /* connections in the server's listen queue at the change; -1 =
-                             * unknown. Their queries were sent (the kernel took them) but
-                             * the server never saw them, so they look held but are not. */
-    double settle_s;
-    int settled;            /* RSS stopped moving and the backlog emptied (1), or the
-                             * settle time ran out (0) */
-    long long rss_before, rss_held, pss_before, pss_held;   /* bytes; -1 = unknown */
+    long long rss_before, pss_before;   /* bytes before any query; -1 = unknown */
+    change ch[N_CHANGES];
+    uint32_t cur;           /* the change being prepared, made or collected */
 
-    /* The change and the answers. */
-    int put_sent, put_done, put_status;
-    double t_put, put_ms;
-    uint32_t answered;      /* waiters answered after the PUT (any status) */
-    uint32_t ok;            /* ... with 200 and X-Gotuned-Index: 1 */
-    uint32_t pending;       /* held waiters not answered yet */
-    double *atimes;         /* answer times in ms from the PUT, answered of them */
+    /* The version check at the end. */
+    int check_done, check_status;
+    int64_t check_version[2];           /* newest two versions, newest first; -1 = none */
+    char check_source[2][16];
+    char check_config[2][96];
 
-    unsigned err[E_KINDS];
-    char detail[E_KINDS][DETAIL_MAX];  /* the first occurrence of each kind, for the report */
     char missing[256];      /* what the overall timeout cut short; "" when nothing */
-    int reached;            /* phases begun: 1 register, 2 queries, 3 settle, 4 change */
+    int reached;            /* phases begun: 1 register, 2 queries, 3 settle, 4 change,
+                             * 5 re-poll, 6 settle again, 7 second change, 8 version check */
 } bench;
 
 static double now_s(void)
@@ -187,14 +225,31 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
+static void vcount_err(bench *b, uint32_t r, enum err_kind k, const char *fmt, va_list ap)
+{
+    assert(r < N_CHANGES);
+    change *ch = &b->ch[r];
+    if (ch->err[k]++ == 0)
+        vsnprintf(ch->detail[k], sizeof ch->detail[k], fmt, ap);
+}
+
+/* Counts an error against the current change. */
 static void count_err(bench *b, enum err_kind k, const char *fmt, ...)
 {
-    if (b->err[k]++ == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->detail[k], sizeof b->detail[k], fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vcount_err(b, b->cur, k, fmt, ap);
+    va_end(ap);
+}
+
+/* Counts an error against change r: a connection that cannot take part in
+ * the next change is that change's error. */
+static void count_err_at(bench *b, uint32_t r, enum err_kind k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vcount_err(b, r, k, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- the server's memory ---- */
@@ -270,9 +325,9 @@ static size_t build_request(const bench *b, const conn *c, char *out, size_t len
     case R_WAITER:
         agent_id(id, sizeof id, c->agent);
         n = snprintf(out, len,
-                     "GET /api/v1/agents/%s/config?index=0&wait=5m HTTP/1.1\r\n"
+                     "GET /api/v1/agents/%s/config?index=%" PRIu32 "&wait=5m HTTP/1.1\r\n"
                      "Host: %s\r\n\r\n",
-                     id, b->server_text);
+                     id, b->cur, b->server_text);
         break;
     case R_REGISTER: {
         agent_id(id, sizeof id, c->agent);
@@ -292,8 +347,15 @@ static size_t build_request(const bench *b, const conn *c, char *out, size_t len
         n = snprintf(out, len,
                      "PUT /api/v1/services/" SERVICE "/policy HTTP/1.1\r\nHost: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n" POLICY_BODY,
-                     b->server_text, sizeof POLICY_BODY - 1);
+                     "Connection: close\r\n\r\n%s",
+                     b->server_text, strlen(policy_body[b->cur]), policy_body[b->cur]);
+        break;
+    case R_CHECK:
+        agent_id(id, sizeof id, CHECK_AGENT);
+        n = snprintf(out, len,
+                     "GET /api/v1/agents/%s/versions?limit=2 HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     id, b->server_text);
         break;
     }
     assert(n > 0 && (size_t)n < len);
@@ -512,9 +574,58 @@ static void reg_start_next(bench *b, uint32_t i)
     }
 }
 
+/* The value that follows key (e.g. "\"version\":") in [p, end), or NULL. */
+static const char *json_after(const char *p, const char *end, const char *key)
+{
+    const char *k = memmem(p, (size_t)(end - p), key, strlen(key));
+    return k ? k + strlen(key) : NULL;
+}
+
+/* Reads the newest two versions of the checked agent from a versions
+ * answer ({"agent":...,"versions":[{"agent":...,"version":2,"source":"tuner",
+ * "created_ms":...,"config":{...},...}, ...]}): the version, its source and
+ * its config object (whose text holds no braces inside strings). Fields not
+ * found stay at -1 or "". */
+static void parse_versions(bench *b, const char *p, size_t len)
+{
+    const char *end = p + len;
+    for (int v = 0; v < 2; v++) {
+        const char *q = json_after(p, end, "\"version\":");
+        if (!q)
+            return;
+        size_t n = 0;
+        while (q + n < end && q[n] >= '0' && q[n] <= '9')
+            n++;
+        b->check_version[v] = parse_num(q, n);
+        const char *src = json_after(q, end, "\"source\":\"");
+        const char *cfg = json_after(q, end, "\"config\":");
+        if (src) {
+            size_t s = 0;
+            while (src + s < end && src[s] != '"' && s + 1 < sizeof b->check_source[v])
+                s++;
+            memcpy(b->check_source[v], src, s);
+            b->check_source[v][s] = '\0';
+        }
+        if (!cfg || cfg >= end || *cfg != '{')
+            return;
+        int depth = 0;
+        const char *e = cfg;
+        for (; e < end; e++) {
+            depth += *e == '{' ? 1 : *e == '}' ? -1 : 0;
+            if (depth == 0)
+                break;
+        }
+        if (e == end)
+            return;
+        excerpt(b->check_config[v], sizeof b->check_config[v], cfg, (size_t)(e + 1 - cfg));
+        p = e + 1;
+    }
+}
+
 static void on_answer(bench *b, uint32_t i, const answer *a)
 {
     conn *c = &b->aconn[i];
+    change *ch = &b->ch[b->cur];
     double t = now_s();
     char id[32], body[104];
     excerpt(body, sizeof body, c->buf + a->body_off, a->body_len);
@@ -534,19 +645,33 @@ static void on_answer(bench *b, uint32_t i, const answer *a)
         return;
 
     case R_PUT:
-        b->put_done = 1;
-        b->put_status = a->status;
-        b->put_ms = (t - b->t_put) * 1000;
+        ch->put_done = 1;
+        ch->put_status = a->status;
+        ch->put_ms = (t - ch->t_put) * 1000;
         if (a->status != 200)
             count_err(b, E_PUT, "%d %s", a->status, body);
         conn_close(b, i, S_DONE);
         return;
 
-    case R_WAITER:
+    case R_CHECK:
+        b->check_done = 1;
+        b->check_status = a->status;
+        if (a->status == 200)
+            parse_versions(b, c->buf + a->body_off, a->body_len);
+        agent_id(id, sizeof id, CHECK_AGENT);
+        if (a->status != 200)
+            count_err(b, E_CHECK, "%s/versions: %d %s", id, a->status, body);
+        else if (b->check_version[0] != N_CHANGES || strcmp(b->check_source[0], "tuner") != 0)
+            count_err(b, E_CHECK, "%s: newest version %" PRId64 " from \"%s\", not %d from "
+                      "\"tuner\"", id, b->check_version[0], b->check_source[0], N_CHANGES);
+        conn_close(b, i, S_DONE);
+        return;
+
+    case R_WAITER: {
         agent_id(id, sizeof id, c->agent);
-        if (!b->put_sent || !c->held) {
+        if (!ch->put_sent || !c->held) {
             if (c->held)
-                b->pending--;   /* answered before the change was even sent */
+                ch->pending--;  /* answered before the change was even sent */
             count_err(b, E_EARLY, "%s: %d, X-Gotuned-Index %" PRId64 ", %s", id, a->status,
                       a->index, body);
             /* Keep the connection, as an agent would, so the server carries
@@ -556,17 +681,36 @@ static void on_answer(bench *b, uint32_t i, const answer *a)
             watch(b, i, EPOLLRDHUP, EPOLL_CTL_MOD);
             return;
         }
-        b->atimes[b->answered++] = (t - b->t_put) * 1000;
-        b->pending--;
+        ch->atimes[ch->answered++] = (t - ch->t_put) * 1000;
+        ch->pending--;
+        int good = 0;
         if (a->status != 200)
             count_err(b, E_STATUS, "%s: %d %s", id, a->status, body);
-        else if (a->index != 1)
-            count_err(b, E_INDEX, "%s: X-Gotuned-Index %" PRId64 " (-1 = absent), %s", id,
-                      a->index, body);
-        else
-            b->ok++;
+        else if (a->index != (int64_t)b->cur + 1)
+            count_err(b, E_INDEX, "%s: X-Gotuned-Index %" PRId64 " (-1 = absent), not %" PRIu32
+                      ", %s", id, a->index, b->cur + 1, body);
+        else {
+            good = 1;
+            ch->ok++;
+        }
+        if (good && b->cur + 1 < N_CHANGES) {
+            if (!a->close) {
+                /* Kept alive, as an agent keeps it; its next query goes out
+                 * once every answer of this change is in. */
+                c->state = S_ANSWERED;
+                c->held = 0;
+                c->len = c->cap = 0;
+                free(c->buf);
+                c->buf = NULL;
+                watch(b, i, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
+                return;
+            }
+            count_err_at(b, b->cur + 1, E_CLOSED, "%s: answered with Connection: close, so "
+                         "no next query on that connection", id);
+        }
         conn_close(b, i, S_DONE);
         return;
+    }
     }
 }
 
@@ -593,7 +737,12 @@ static void on_broken(bench *b, uint32_t i, int connecting, int err)
         if (connecting)
             count_err(b, E_CONNECT, "PUT connection: %s", why);
         count_err(b, E_PUT, "%s", why);
-        b->put_done = 1;
+        b->ch[b->cur].put_done = 1;
+        conn_close(b, i, S_DONE);
+        return;
+    case R_CHECK:
+        count_err(b, E_CHECK, "versions connection: %s", why);
+        b->check_done = 1;
         conn_close(b, i, S_DONE);
         return;
     case R_WAITER:
@@ -603,12 +752,18 @@ static void on_broken(bench *b, uint32_t i, int connecting, int err)
             conn_close(b, i, S_DONE);
             return;
         }
+        if (c->state == S_ANSWERED) {
+            /* Answered, then closed before its next query was sent. */
+            count_err_at(b, b->cur + 1, E_CLOSED, "%s: %s, before its next query", id, why);
+            conn_close(b, i, S_DONE);
+            return;
+        }
         if (connecting || c->state == S_SENDING) {
             b->opening--;
             b->t_progress = now_s();
         }
         if (c->held)
-            b->pending--;
+            b->ch[b->cur].pending--;
         count_err(b, connecting ? E_CONNECT : E_CLOSED, "%s: %s", id, why);
         conn_close(b, i, S_DONE);
         return;
@@ -636,11 +791,11 @@ static void on_writable(bench *b, uint32_t i)
     watch(b, i, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
     if (c->role == R_WAITER) {
         b->opening--;
-        b->sent++;
+        b->ch[b->cur].sent++;
         b->t_progress = now_s();
     } else if (c->role == R_PUT) {
-        b->t_put = now_s();
-        b->put_sent = 1;
+        b->ch[b->cur].t_put = now_s();
+        b->ch[b->cur].put_sent = 1;
     }
 }
 
@@ -670,6 +825,16 @@ static void on_readable(bench *b, uint32_t i)
         if (c->state == S_KEPT) {
             c->len = 0;     /* nothing more was asked; whatever comes is dropped */
             continue;
+        }
+        if (c->state == S_ANSWERED) {
+            /* Bytes before the next query was even sent: that connection
+             * cannot be trusted to answer it. */
+            char id[32];
+            agent_id(id, sizeof id, c->agent);
+            count_err_at(b, b->cur + 1, E_EARLY, "%s: %" PRIu32 " bytes before its next "
+                         "query was sent", id, c->len);
+            conn_close(b, i, S_DONE);
+            return;
         }
         answer a;
         size_t used = 0;
@@ -706,7 +871,7 @@ static void on_event(bench *b, uint32_t i, uint32_t events)
         on_writable(b, i);
         return;
     }
-    if ((c->state == S_WAITING || c->state == S_KEPT) &&
+    if ((c->state == S_WAITING || c->state == S_KEPT || c->state == S_ANSWERED) &&
         (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         on_readable(b, i);
 }
@@ -757,7 +922,7 @@ static int register_agents(bench *b)
         count_err(b, E_REGISTER, "every registration connection failed");
         b->reg_failed = b->n - b->reg_ok;
     }
-    b->err[E_REGISTER] = b->reg_failed;     /* one per agent not registered */
+    b->ch[0].err[E_REGISTER] = b->reg_failed;  /* one per agent not registered */
     for (uint32_t k = 0; k < b->reg_conns; k++)
         conn_close(b, b->n + k, S_DONE);
     if (!done)
@@ -794,11 +959,11 @@ static int open_waiters(bench *b)
         if (pump(b, stall < b->deadline ? stall : b->deadline, open_room))
             continue;
         if (now_s() >= b->deadline) {
-            b->open_s = now_s() - t0;
+            b->ch[0].send_s = now_s() - t0;
             snprintf(b->missing, sizeof b->missing,
                      "opening waiters: %" PRIu32 " of %" PRIu32 " queries sent, %" PRIu32
                      " connections still opening",
-                     b->sent, b->n, b->opening);
+                     b->ch[0].sent, b->n, b->opening);
             return 0;
         }
         if (now_s() < b->t_progress + OPEN_STALL_S)
@@ -821,8 +986,42 @@ static int open_waiters(bench *b)
         b->opened = b->n;
         b->opening = 0;
     }
-    b->open_s = now_s() - t0;
+    b->ch[0].send_s = now_s() - t0;
     return 1;
+}
+
+static int sends_finished(const bench *b)
+{
+    return b->opening == 0;
+}
+
+/* Sends every waiter's next query (index = the version it was just given)
+ * on the connection that carried its answer, as an agent does. A waiter
+ * whose answer was wrong or whose connection is gone takes no part. */
+static int repoll(bench *b)
+{
+    double t0 = now_s();
+    change *ch = &b->ch[b->cur];
+    assert(b->cur > 0 && b->opening == 0);
+    for (uint32_t i = 0; i < b->n; i++) {
+        conn *c = &b->aconn[i];
+        if (c->state != S_ANSWERED)
+            continue;
+        c->state = S_SENDING;
+        c->sent = 0;
+        c->len = 0;
+        watch(b, i, EPOLLOUT, EPOLL_CTL_MOD);
+        b->opening++;
+    }
+    /* A query this small fits in an empty socket buffer, so the writes
+     * cannot stall; the overall deadline still bounds them. */
+    int done = pump(b, b->deadline, sends_finished);
+    ch->send_s = now_s() - t0;
+    if (!done)
+        snprintf(b->missing, sizeof b->missing,
+                 "re-poll: %" PRIu32 " next queries written, %" PRIu32 " still writing",
+                 ch->sent, b->opening);
+    return done;
 }
 
 /* Gives the server time to take in every query: at least a second, then
@@ -831,6 +1030,7 @@ static int open_waiters(bench *b)
  * unknown). Early answers and closed connections are counted meanwhile. */
 static int settle(bench *b)
 {
+    change *ch = &b->ch[b->cur];
     double t0 = now_s(), step = 0.25;
     long long last[4] = { -1, -1, -1, -1 };
     unsigned k = 0;
@@ -839,9 +1039,9 @@ static int settle(bench *b)
         pump(b, until < b->deadline ? until : b->deadline, NULL);
         double t = now_s() - t0;
         if (now_s() >= b->deadline) {
-            b->settle_s = t;
+            ch->settle_s = t;
             snprintf(b->missing, sizeof b->missing,
-                     "waiting for the server to take in the queries");
+                     "waiting for the server to take in the %squeries", b->cur ? "next " : "");
             return 0;
         }
         long long rss = server_rss(b);
@@ -859,59 +1059,149 @@ static int settle(bench *b)
             hi = last[j] > hi ? last[j] : hi;
         }
         if (t >= 1.0 && lo > 0 && (hi - lo) * 200 <= hi && listen_backlog(b) <= 0) {
-            b->settled = 1;
+            ch->settled = 1;
             break;
         }
         if (t >= b->settle_max_s)
             break;
     }
-    b->settle_s = now_s() - t0;
+    ch->settle_s = now_s() - t0;
     return 1;
 }
 
 static int answers_finished(const bench *b)
 {
-    return b->put_done && b->pending == 0;
+    const change *ch = &b->ch[b->cur];
+    return ch->put_done && ch->pending == 0;
 }
 
 /* Everything answered, or the change failed so nothing more will come. */
 static int collect_finished(const bench *b)
 {
-    return b->put_done && (b->pending == 0 || b->put_status != 200);
+    const change *ch = &b->ch[b->cur];
+    return ch->put_done && (ch->pending == 0 || ch->put_status != 200);
+}
+
+/* Opens the slot after the registration connections for a one-off request
+ * (a PUT or the version check). On failure counts a connect error and one of
+ * kind k, and returns -1. */
+static int open_single(bench *b, enum role role, enum err_kind k, const char *what)
+{
+    uint32_t p = b->n + b->reg_conns;
+    b->aconn[p].role = (uint8_t)role;
+    b->aconn[p].addr = 0;
+    if (conn_open(b, p) == 0)
+        return 0;
+    const char *why = strerror(errno);
+    count_err(b, E_CONNECT, "%s connection: %s", what, why);
+    count_err(b, k, "%s connection: %s", what, why);
+    return -1;
 }
 
 static int change_and_collect(bench *b)
 {
+    change *ch = &b->ch[b->cur];
     /* What counts as held is fixed now: a waiter with no answer byte yet. */
     for (uint32_t i = 0; i < b->n; i++) {
         conn *c = &b->aconn[i];
         if (c->state == S_WAITING && c->len == 0) {
             c->held = 1;
-            b->held++;
+            ch->held++;
         } else if (c->state == S_KEPT) {
-            b->kept++;
+            ch->kept++;
         }
         /* A waiter whose answer had begun is not held: it counts as early. */
     }
-    b->pending = b->held;
-    b->backlog = listen_backlog(b);
+    ch->pending = ch->held;
+    ch->backlog = listen_backlog(b);
 
-    uint32_t p = b->n + b->reg_conns;
-    b->aconn[p].role = R_PUT;
-    b->aconn[p].addr = 0;
-    if (conn_open(b, p) != 0) {
-        count_err(b, E_CONNECT, "PUT connection: %s", strerror(errno));
-        count_err(b, E_PUT, "PUT connection: %s", strerror(errno));
-        b->put_done = 1;
-    }
+    if (open_single(b, R_PUT, E_PUT, "PUT") != 0)
+        ch->put_done = 1;
     /* Answers can come before the PUT's own answer; both are collected. */
     if (!pump(b, b->deadline, collect_finished)) {
         snprintf(b->missing, sizeof b->missing,
-                 "answers: %" PRIu32 " of %" PRIu32 " held queries answered%s", b->answered,
-                 b->held, b->put_done ? "" : ", and the PUT was not answered");
+                 "answers to change %" PRIu32 ": %" PRIu32 " of %" PRIu32
+                 " held queries answered%s", b->cur + 1, ch->answered, ch->held,
+                 ch->put_done ? "" : ", and the PUT was not answered");
         return 0;
     }
     return 1;
+}
+
+/* The change was made and every held query answered: the next may follow. */
+static int change_succeeded(const bench *b)
+{
+    const change *ch = &b->ch[b->cur];
+    return ch->put_done && ch->put_status == 200 && ch->pending == 0;
+}
+
+static int check_finished(const bench *b)
+{
+    return b->check_done;
+}
+
+/* Reads the checked agent's newest versions through the API: the last
+ * change must have made its version N_CHANGES, from the tuner. */
+static int check_version(bench *b)
+{
+    if (open_single(b, R_CHECK, E_CHECK, "versions") != 0)
+        b->check_done = 1;
+    if (!pump(b, b->deadline, check_finished)) {
+        snprintf(b->missing, sizeof b->missing, "reading w-%06u's versions", CHECK_AGENT);
+        return 0;
+    }
+    return 1;
+}
+
+/* Holds the queries sent for change b->cur and makes it: waits for the
+ * server to take them in, reads its memory, sends the PUT and collects the
+ * answers. phase is the number of the settling phase (b->reached). Returns 0
+ * when the overall timeout cut it short. */
+static int hold_and_change(bench *b, int phase)
+{
+    change *ch = &b->ch[b->cur];
+    b->reached = phase;
+    if (!settle(b))
+        return 0;
+    ch->rss_held = server_rss(b);
+    ch->pss_held = server_pss(b);
+    b->reached = phase + 1;
+    if (!change_and_collect(b))
+        return 0;
+    if (ch->pending) {
+        /* The change failed; nothing is coming, but a late answer is still counted. */
+        double until = now_s() + PUT_FAIL_GRACE_S;
+        pump(b, until < b->deadline ? until : b->deadline, answers_finished);
+    }
+    return 1;
+}
+
+/* The whole benchmark, phase by phase (b->reached). Returns 0 when the
+ * overall timeout cut it short, 1 when it ran to its end, which is earlier
+ * when a change failed: there is then nothing to poll again for. */
+static int run(bench *b)
+{
+    b->reached = 1;
+    if (!register_agents(b))
+        return 0;
+    /* Let the server finish closing the registration connections. */
+    double until = now_s() + 0.5;
+    pump(b, until < b->deadline ? until : b->deadline, NULL);
+    b->rss_before = server_rss(b);
+    b->pss_before = server_pss(b);
+    b->reached = 2;
+    if (!open_waiters(b) || !hold_and_change(b, 3))
+        return 0;
+    if (!change_succeeded(b))
+        return 1;
+    b->cur = 1;
+    b->reached = 5;
+    if (!repoll(b) || !hold_and_change(b, 6))
+        return 0;
+    if (!change_succeeded(b))
+        return 1;
+    b->reached = 8;
+    return check_version(b);
 }
 
 /* ---- the report ---- */
@@ -955,6 +1245,18 @@ static void print_memory(const char *label, long long before, long long held, lo
     printf("\n");
 }
 
+/* The memory line after the re-poll: the same baseline (the line above
+ * shows it), the memory with every query held again. */
+static void print_memory_repolled(const char *label, long long held, long long per)
+{
+    char s[32];
+    mib(s, sizeof s, held);
+    printf("  %-20s %s", label, s);
+    if (per != LLONG_MIN)
+        printf(": %lld bytes per waiting agent, re-polled on kept-alive connections", per);
+    printf("\n");
+}
+
 static void ms_text(char *out, size_t len, double ms)
 {
     if (ms < 0)
@@ -991,25 +1293,168 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* What the report derives from one change. */
+typedef struct figures {
+    double first, last, p50, p99;   /* answer times in ms; -1 when none */
+    long long rss_per, pss_per;     /* growth over the baseline / N; LLONG_MIN when unknown */
+    unsigned errors;
+} figures;
+
+static figures change_figures(const bench *b, change *ch)
+{
+    figures g;
+    qsort(ch->atimes, ch->answered, sizeof *ch->atimes, cmp_double);
+    g.first = ch->answered ? ch->atimes[0] : -1;
+    g.last = ch->answered ? ch->atimes[ch->answered - 1] : -1;
+    g.p50 = percentile(ch->atimes, ch->answered, 50);
+    g.p99 = percentile(ch->atimes, ch->answered, 99);
+    /* Per waiting agent: the growth divided by N, which can be negative
+     * (memory returned meanwhile). */
+    g.rss_per = g.pss_per = LLONG_MIN;
+    if (b->rss_before >= 0 && ch->rss_held >= 0)
+        g.rss_per = (ch->rss_held - b->rss_before) / (long long)b->n;
+    if (b->pss_before >= 0 && ch->pss_held >= 0)
+        g.pss_per = (ch->pss_held - b->pss_before) / (long long)b->n;
+    g.errors = 0;
+    for (int k = 0; k < E_KINDS; k++)
+        g.errors += ch->err[k];
+    return g;
+}
+
+/* The table lines of change r, from the hold to its errors. The phase
+ * numbers of change r: its queries 2+3r, settling 3+3r, the change 4+3r. */
+static void print_change(const bench *b, uint32_t r, const figures *g)
+{
+    static const char *const l_held[N_CHANGES] = { "at the change", "at change 2" };
+    static const char *const l_put[N_CHANGES] = { "PUT policy", "PUT policy 2" };
+    static const char *const l_answers[N_CHANGES] = { "answers", "answers 2" };
+    static const char *const l_errors[N_CHANGES] = { "errors", "errors 2" };
+    const change *ch = &b->ch[r];
+    int base = 2 + 3 * (int)r;
+    char s1[32], s2[32], s3[32], s4[32];
+
+    if (b->reached >= base + 2) {
+        printf("  %-20s %" PRIu32 " of %" PRIu32 " held (no answer yet), %" PRIu32
+               " answered early and kept open\n",
+               l_held[r], ch->held, b->n, ch->kept);
+        printf("  %-20s after %.1f s: %s\n", "", ch->settle_s,
+               b->pid == 0   ? "server RSS not watched"
+               : ch->settled ? "server RSS stable, listen backlog empty"
+                             : "server RSS or listen backlog still moving");
+        if (ch->backlog > 0)
+            printf("  %-20s %lld of the held are not: they wait in the server's listen "
+                   "backlog,\n  %-20s never accept()ed (connection limit?)\n",
+                   "NOT ACCEPTED", ch->backlog, "");
+    } else {
+        printf("  %-20s not reached\n", l_held[r]);
+    }
+    if (r == 0) {
+        print_memory("server RSS", b->rss_before, ch->rss_held, g->rss_per);
+        if (b->pss_before >= 0 || ch->pss_held >= 0)
+            print_memory("server Pss", b->pss_before, ch->pss_held, g->pss_per);
+    } else if (b->reached >= base + 2) {
+        print_memory_repolled("server RSS re-polled", ch->rss_held, g->rss_per);
+        if (ch->pss_held >= 0)
+            print_memory_repolled("server Pss re-polled", ch->pss_held, g->pss_per);
+    }
+    if (b->reached < base + 2)
+        printf("  %-20s not sent\n", l_put[r]);
+    else if (ch->put_done && ch->put_status)
+        printf("  %-20s %d in %.1f ms\n", l_put[r], ch->put_status, ch->put_ms);
+    else
+        printf("  %-20s no answer\n", l_put[r]);
+    ms_text(s1, sizeof s1, g->first);
+    ms_text(s2, sizeof s2, g->last);
+    ms_text(s3, sizeof s3, g->p50);
+    ms_text(s4, sizeof s4, g->p99);
+    if (b->reached < base + 2) {
+        printf("  %-20s not reached\n", l_answers[r]);
+    } else {
+        printf("  %-20s %" PRIu32 " of %" PRIu32 " held answered (%" PRIu32
+               " with 200 and index %" PRIu32 "), from the PUT:\n",
+               l_answers[r], ch->answered, ch->held, ch->ok, r + 1);
+        printf("  %-20s first %s, last %s, p50 %s, p99 %s\n", "", s1, s2, s3, s4);
+    }
+    if (r + 1 == N_CHANGES) {
+        char id[32];
+        agent_id(id, sizeof id, CHECK_AGENT);
+        if (!b->check_done || b->check_status == 0)
+            printf("  %-20s %s's versions not read\n", "version check", id);
+        else if (b->check_status != 200)
+            printf("  %-20s %s's versions: %d\n", "version check", id, b->check_status);
+        else
+            for (int v = 0; v < 2 && b->check_version[v] >= 0; v++)
+                printf("  %-20s %s version %" PRId64 " (%s): %s\n", v ? "" : "version check",
+                       id, b->check_version[v],
+                       b->check_source[v][0] ? b->check_source[v] : "no source",
+                       b->check_config[v]);
+    }
+    printf("  %-20s %s", l_errors[r], g->errors ? "" : "none");
+    for (int k = 0, shown = 0; k < E_KINDS && g->errors; k++)
+        if (ch->err[k])
+            printf("%s%s %u", shown++ ? ", " : "", err_label[k], ch->err[k]);
+    printf("\n");
+    for (int k = 0; k < E_KINDS; k++)
+        if (ch->err[k])
+            printf("  %-20s first %s: %s\n", "", err_label[k], ch->detail[k]);
+}
+
+/* The JSON members of change r from "held" to "first_error". */
+static void json_change(FILE *f, const bench *b, uint32_t r, const figures *g)
+{
+    const change *ch = &b->ch[r];
+    int base = 2 + 3 * (int)r;
+    fprintf(f, " \"held\":%" PRIu32 ",\"kept_after_early_answer\":%" PRIu32 ",", ch->held,
+            ch->kept);
+    json_int(f, "listen_backlog", b->reached >= base + 2 ? ch->backlog : -1, ",");
+    json_num(f, "settle_seconds", ch->settle_s, b->reached >= base + 1, ",");
+    fprintf(f, "\"settled\":%s,\n", ch->settled ? "true" : "false");
+    fputs(" \"memory\":{", f);
+    json_int(f, "rss_before_bytes", b->rss_before, ",");
+    json_int(f, "rss_held_bytes", ch->rss_held, ",");
+    json_int(f, "pss_before_bytes", b->pss_before, ",");
+    json_int(f, "pss_held_bytes", ch->pss_held, ",");
+    if (g->rss_per != LLONG_MIN)
+        fprintf(f, "\"rss_bytes_per_waiter\":%lld,", g->rss_per);
+    else
+        fputs("\"rss_bytes_per_waiter\":null,", f);
+    if (g->pss_per != LLONG_MIN)
+        fprintf(f, "\"pss_bytes_per_waiter\":%lld},\n", g->pss_per);
+    else
+        fputs("\"pss_bytes_per_waiter\":null},\n", f);
+    fputs(" \"put\":{", f);
+    json_int(f, "status", ch->put_done && ch->put_status ? ch->put_status : -1, ",");
+    json_num(f, "latency_ms", ch->put_ms, ch->put_done && ch->put_status, "},\n");
+    fprintf(f, " \"answers\":{\"count\":%" PRIu32 ",\"ok\":%" PRIu32 ",", ch->answered, ch->ok);
+    json_num(f, "first_ms", g->first, g->first >= 0, ",");
+    json_num(f, "last_ms", g->last, g->last >= 0, ",");
+    json_num(f, "p50_ms", g->p50, g->p50 >= 0, ",");
+    json_num(f, "p99_ms", g->p99, g->p99 >= 0, "},\n");
+    fputs(" \"errors\":{", f);
+    for (int k = 0; k < E_KINDS; k++)
+        fprintf(f, "\"%s\":%u%s", err_key[k], ch->err[k], k + 1 < E_KINDS ? "," : "},\n");
+    fputs(" \"first_error\":{", f);
+    for (int k = 0, shown = 0; k < E_KINDS; k++) {
+        if (!ch->err[k])
+            continue;
+        fprintf(f, "%s\"%s\":", shown++ ? "," : "", err_key[k]);
+        json_str(f, ch->detail[k]);
+    }
+    fputs("}", f);
+}
+
 static int report(bench *b, int complete)
 {
+    figures g[N_CHANGES];
     unsigned errors = 0;
-    for (int k = 0; k < E_KINDS; k++)
-        errors += b->err[k];
-    qsort(b->atimes, b->answered, sizeof *b->atimes, cmp_double);
-    double first = b->answered ? b->atimes[0] : -1;
-    double last = b->answered ? b->atimes[b->answered - 1] : -1;
-    double p50 = percentile(b->atimes, b->answered, 50);
-    double p99 = percentile(b->atimes, b->answered, 99);
-    /* Per waiting agent: the growth divided by N, which can be negative
-     * (memory returned meanwhile); LLONG_MIN when unknown. */
-    long long per = LLONG_MIN, pss_per = LLONG_MIN;
-    if (b->rss_before >= 0 && b->rss_held >= 0)
-        per = (b->rss_held - b->rss_before) / (long long)b->n;
-    if (b->pss_before >= 0 && b->pss_held >= 0)
-        pss_per = (b->pss_held - b->pss_before) / (long long)b->n;
+    int all_ok = 1;
+    for (uint32_t r = 0; r < N_CHANGES; r++) {
+        g[r] = change_figures(b, &b->ch[r]);
+        errors += g[r].errors;
+        all_ok = all_ok && b->ch[r].ok == b->n && b->ch[r].backlog <= 0;
+    }
     uint32_t addrs = (b->n + b->per_addr - 1) / b->per_addr;
-    char s1[32], s2[32], s3[32], s4[32];
+    const change *c1 = &b->ch[1];
 
     printf("\ngotuned waiters benchmark: %" PRIu32 " agents, server %s", b->n, b->server_text);
     if (b->pid)
@@ -1022,61 +1467,26 @@ static int report(bench *b, int complete)
     if (b->reached >= 2) {
         printf("  %-20s %" PRIu32 " of %" PRIu32 " sent in %.2f s, from %" PRIu32
                " source addresses (%" PRIu32 " each at most)\n",
-               "queries", b->sent, b->n, b->open_s, addrs, b->per_addr);
+               "queries", b->ch[0].sent, b->n, b->ch[0].send_s, addrs, b->per_addr);
         if (b->stalled)
             printf("  %-20s %" PRIu32 " given up: no waiter progressed for %.0f s\n", "",
                    b->stalled, OPEN_STALL_S);
     } else {
         printf("  %-20s not reached\n", "queries");
     }
-    if (b->reached >= 4) {
-        printf("  %-20s %" PRIu32 " of %" PRIu32 " held (no answer yet), %" PRIu32
-               " answered early and kept open\n",
-               "at the change", b->held, b->n, b->kept);
-        printf("  %-20s after %.1f s: %s\n", "", b->settle_s,
-               b->pid == 0   ? "server RSS not watched"
-               : b->settled ? "server RSS stable, listen backlog empty"
-                            : "server RSS or listen backlog still moving");
-        if (b->backlog > 0)
-            printf("  %-20s %lld of the held are not: they wait in the server's listen "
-                   "backlog,\n  %-20s never accept()ed (connection limit?)\n",
-                   "NOT ACCEPTED", b->backlog, "");
-    } else {
-        printf("  %-20s not reached\n", "at the change");
-    }
-    print_memory("server RSS", b->rss_before, b->rss_held, per);
-    if (b->pss_before >= 0 || b->pss_held >= 0)
-        print_memory("server Pss", b->pss_before, b->pss_held, pss_per);
-    if (b->reached < 4)
-        printf("  %-20s not sent\n", "PUT policy");
-    else if (b->put_done && b->put_status)
-        printf("  %-20s %d in %.1f ms\n", "PUT policy", b->put_status, b->put_ms);
+    print_change(b, 0, &g[0]);
+    if (b->reached >= 5)
+        printf("  %-20s %" PRIu32 " of %" PRIu32 " sent again (index=1) on their kept-alive "
+               "connections in %.2f s\n", "next queries", c1->sent, b->n, c1->send_s);
     else
-        printf("  %-20s no answer\n", "PUT policy");
-    ms_text(s1, sizeof s1, first);
-    ms_text(s2, sizeof s2, last);
-    ms_text(s3, sizeof s3, p50);
-    ms_text(s4, sizeof s4, p99);
-    if (b->reached < 4) {
-        printf("  %-20s not reached\n", "answers");
-    } else {
-        printf("  %-20s %" PRIu32 " of %" PRIu32 " held answered (%" PRIu32
-               " with 200 and index 1), from the PUT:\n",
-               "answers", b->answered, b->held, b->ok);
-        printf("  %-20s first %s, last %s, p50 %s, p99 %s\n", "", s1, s2, s3, s4);
-    }
-    printf("  %-20s %s", "errors", errors ? "" : "none");
-    for (int k = 0, shown = 0; k < E_KINDS && errors; k++)
-        printf("%s%s %u", shown++ ? ", " : "", err_label[k], b->err[k]);
-    printf("\n");
-    for (int k = 0; k < E_KINDS; k++)
-        if (b->err[k])
-            printf("  %-20s first %s: %s\n", "", err_label[k], b->detail[k]);
+        printf("  %-20s not reached\n", "next queries");
+    print_change(b, 1, &g[1]);
     if (!complete)
         printf("  %-20s overall timeout (%.0f s) reached during %s\n", "incomplete",
                b->timeout_s, b->missing);
-    int ok = complete && errors == 0 && b->ok == b->n && b->backlog <= 0;
-    printf("  %-20s %s\n\n", "result", ok ? "every agent held and answered" : "FAILED");
+    int ok = complete && errors == 0 && all_ok && b->check_version[0] == N_CHANGES;
+    printf("  %-20s %s\n\n", "result",
+           ok ? "every agent held and answered, then held and answered again" : "FAILED");
 
     if (b->json_path) {
         FILE *f = fopen(b->json_path, "we");
@@ -1098,46 +1508,28 @@ static int report(bench *b, int complete)
         json_num(f, "per_second", b->reg_s > 0 ? b->reg_ok / b->reg_s : 0, b->reg_s > 0, "},\n");
         fprintf(f, " \"queries\":{\"sent\":%" PRIu32 ",\"given_up\":%" PRIu32
                    ",\"addresses\":%" PRIu32 ",",
-                b->sent, b->stalled, addrs);
-        json_num(f, "seconds", b->open_s, b->reached >= 2, "},\n");
-        fprintf(f, " \"held\":%" PRIu32 ",\"kept_after_early_answer\":%" PRIu32 ",", b->held,
-                b->kept);
-        json_int(f, "listen_backlog", b->reached >= 4 ? b->backlog : -1, ",");
-        json_num(f, "settle_seconds", b->settle_s, b->reached >= 3, ",");
-        fprintf(f, "\"settled\":%s,\n", b->settled ? "true" : "false");
-        fputs(" \"memory\":{", f);
-        json_int(f, "rss_before_bytes", b->rss_before, ",");
-        json_int(f, "rss_held_bytes", b->rss_held, ",");
-        json_int(f, "pss_before_bytes", b->pss_before, ",");
-        json_int(f, "pss_held_bytes", b->pss_held, ",");
-        if (per != LLONG_MIN)
-            fprintf(f, "\"rss_bytes_per_waiter\":%lld,", per);
-        else
-            fputs("\"rss_bytes_per_waiter\":null,", f);
-        if (pss_per != LLONG_MIN)
-            fprintf(f, "\"pss_bytes_per_waiter\":%lld},\n", pss_per);
-        else
-            fputs("\"pss_bytes_per_waiter\":null},\n", f);
-        fputs(" \"put\":{", f);
-        json_int(f, "status", b->put_done && b->put_status ? b->put_status : -1, ",");
-        json_num(f, "latency_ms", b->put_ms, b->put_done && b->put_status, "},\n");
-        fprintf(f, " \"answers\":{\"count\":%" PRIu32 ",\"ok\":%" PRIu32 ",", b->answered,
-                b->ok);
-        json_num(f, "first_ms", first, first >= 0, ",");
-        json_num(f, "last_ms", last, last >= 0, ",");
-        json_num(f, "p50_ms", p50, p50 >= 0, ",");
-        json_num(f, "p99_ms", p99, p99 >= 0, "},\n");
-        fputs(" \"errors\":{", f);
-        for (int k = 0; k < E_KINDS; k++)
-            fprintf(f, "\"%s\":%u%s", err_key[k], b->err[k], k + 1 < E_KINDS ? "," : "},\n");
-        fputs(" \"first_error\":{", f);
-        for (int k = 0, shown = 0; k < E_KINDS; k++) {
-            if (!b->err[k])
-                continue;
-            fprintf(f, "%s\"%s\":", shown++ ? "," : "", err_key[k]);
-            json_str(f, b->detail[k]);
+                b->ch[0].sent, b->stalled, addrs);
+        json_num(f, "seconds", b->ch[0].send_s, b->reached >= 2, "},\n");
+        json_change(f, b, 0, &g[0]);
+        fprintf(f, ",\n \"second_change\":{\"queries\":{\"sent\":%" PRIu32 ",", c1->sent);
+        json_num(f, "seconds", c1->send_s, b->reached >= 5, "},\n");
+        json_change(f, b, 1, &g[1]);
+        fputs("},\n \"version_check\":{\"agent\":", f);
+        char id[32];
+        agent_id(id, sizeof id, CHECK_AGENT);
+        json_str(f, id);
+        fputc(',', f);
+        json_int(f, "status", b->check_done && b->check_status ? b->check_status : -1,
+                 ",\"versions\":[");
+        for (int v = 0; v < 2 && b->check_version[v] >= 0; v++) {
+            fprintf(f, "%s{\"version\":%" PRId64 ",\"source\":", v ? "," : "",
+                    b->check_version[v]);
+            json_str(f, b->check_source[v]);
+            fputs(",\"config\":", f);
+            json_str(f, b->check_config[v]);
+            fputc('}', f);
         }
-        fputs("}}\n", f);
+        fputs("]}}\n", f);
         if (fclose(f) != 0) {
             fprintf(stderr, "waiters: cannot write %s: %s\n", b->json_path, strerror(errno));
             return 1;
@@ -1155,7 +1547,9 @@ static void usage(FILE *out)
             "\n"
             "Registers N agents of service \"" SERVICE "\", holds N blocking config queries,\n"
             "makes one policy change for all of them, and reports how long until every\n"
-            "query is answered and the server's memory per waiting agent.\n"
+            "query is answered and the server's memory per waiting agent. Then every\n"
+            "connection, kept alive, asks again: the memory is read once more and a\n"
+            "second change is timed the same way.\n"
             "\n"
             "  --server HOST:PORT   the gotuned to measure (numeric IPv4 loopback address)\n"
             "  --pid PID            the server's PID, for its RSS and Pss (default: none)\n"
@@ -1234,7 +1628,10 @@ int main(int argc, char **argv)
     b->per_addr = 50;
     b->timeout_s = 120;
     b->settle_max_s = 10;
-    b->rss_before = b->rss_held = b->pss_before = b->pss_held = b->backlog = -1;
+    b->rss_before = b->pss_before = -1;
+    for (uint32_t r = 0; r < N_CHANGES; r++)
+        b->ch[r].rss_held = b->ch[r].pss_held = b->ch[r].backlog = -1;
+    b->check_version[0] = b->check_version[1] = -1;
     int opt, have_server = 0;
 
     while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
@@ -1258,8 +1655,8 @@ int main(int argc, char **argv)
     if (b->pid && server_rss(b) < 0)
         fail("cannot read VmRSS of pid %ld (/proc/%ld/status)", b->pid, b->pid);
 
-    /* Descriptors: the waiters, the registration connections, the PUT, and
-     * a few for stdio, epoll and /proc. */
+    /* Descriptors: the waiters, the registration connections, the PUT or
+     * the version check, and a few for stdio, epoll and /proc. */
     raise_nofile(b->n + b->reg_conns + 16);
     signal(SIGPIPE, SIG_IGN);
     b->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1267,47 +1664,32 @@ int main(int argc, char **argv)
         fail("epoll_create1: %s", strerror(errno));
     b->nconn = b->n + b->reg_conns + 1;
     b->aconn = calloc(b->nconn, sizeof *b->aconn);
-    b->atimes = calloc(b->n, sizeof *b->atimes);
-    if (!b->aconn || !b->atimes)
+    if (!b->aconn)
         fail("out of memory");
+    for (uint32_t r = 0; r < N_CHANGES; r++) {
+        b->ch[r].atimes = calloc(b->n, sizeof *b->ch[r].atimes);
+        if (!b->ch[r].atimes)
+            fail("out of memory");
+    }
     for (uint32_t i = 0; i < b->nconn; i++)
         b->aconn[i].fd = -1;
 
     b->deadline = now_s() + b->timeout_s;
-    int complete = 0;
-    b->reached = 1;
-    if (register_agents(b)) {
-        /* Let the server finish closing the registration connections. */
-        double until = now_s() + 0.5;
-        pump(b, until < b->deadline ? until : b->deadline, NULL);
-        b->rss_before = server_rss(b);
-        b->pss_before = server_pss(b);
-        b->reached = 2;
-        if (open_waiters(b)) {
-            b->reached = 3;
-            if (settle(b)) {
-                b->rss_held = server_rss(b);
-                b->pss_held = server_pss(b);
-                b->reached = 4;
-                complete = change_and_collect(b);
-            }
-        }
+    int complete = run(b);
+    for (uint32_t r = 0; r < N_CHANGES; r++) {
+        change *ch = &b->ch[r];
+        ch->err[E_TIMEOUT] += ch->pending;
+        if (ch->pending && !ch->detail[E_TIMEOUT][0])
+            snprintf(ch->detail[E_TIMEOUT], DETAIL_MAX, "%s",
+                     complete ? "the PUT failed; stopped waiting" : "overall timeout");
     }
-    if (complete && b->pending) {
-        /* The change failed; nothing is coming, but a late answer is still counted. */
-        double until = now_s() + PUT_FAIL_GRACE_S;
-        pump(b, until < b->deadline ? until : b->deadline, answers_finished);
-    }
-    b->err[E_TIMEOUT] += b->pending;
-    if (b->pending && !b->detail[E_TIMEOUT][0])
-        snprintf(b->detail[E_TIMEOUT], DETAIL_MAX, "%s",
-                 complete ? "the PUT failed; stopped waiting" : "overall timeout");
     int rc = report(b, complete);
 
     for (uint32_t i = 0; i < b->nconn; i++)
         conn_close(b, i, S_DONE);
     close(b->ep);
     free(b->aconn);
-    free(b->atimes);
+    for (uint32_t r = 0; r < N_CHANGES; r++)
+        free(b->ch[r].atimes);
     return rc;
 }

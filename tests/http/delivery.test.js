@@ -380,13 +380,25 @@ test('disconnected held queries do not leak: --per-ip-limit slots come back', as
         await withServer(['--per-ip-limit', String(LIMIT)], async (s) => {
             assertStatus(await closingJson(s, 'POST', '/api/v1/telemetry', batch('dc-1', FAST4)), 200);
             const q = getText('/api/v1/agents/dc-1/config?index=0&wait=60s');
+            /* One held query on a new connection. The server frees the slot of
+             * a connection we just closed a moment after we close it, so a
+             * connection it refuses (closes at once) is tried again, for at
+             * most 3 s: a leaked slot never comes back and still fails. */
+            const holdOne = async () => {
+                const t0 = Date.now();
+                for (;;) {
+                    const c = await connect(s.port);
+                    c.sock.write(q);
+                    await waitFor(() => c.closed || c.buf.length > 0, 150);
+                    if (!c.closed || Date.now() - t0 > 3000)
+                        return c;
+                    await sleep(50);
+                }
+            };
 
             // fill every slot with a held query
-            for (let i = 0; i < LIMIT; i++) {
-                const c = await connect(s.port);
-                conns.push(c);
-                c.sock.write(q);
-            }
+            for (let i = 0; i < LIMIT; i++)
+                conns.push(await holdOne());
             await sleep(400);
             conns.forEach((c, i) => assert.ok(c.buf.length === 0 && !c.closed, `held query ${i} answered or closed early: ${c.buf}`));
             // the limit is reached: one more connection gets no answer
@@ -410,11 +422,8 @@ test('disconnected held queries do not leak: --per-ip-limit slots come back', as
             assert.ok(ok, 'GET /healthz still refused 5 s after every held client disconnected');
 
             // every slot is free again: LIMIT - 1 held queries plus an apply
-            for (let i = 0; i < LIMIT - 1; i++) {
-                const c = await connect(s.port);
-                conns.push(c);
-                c.sock.write(q);
-            }
+            for (let i = 0; i < LIMIT - 1; i++)
+                conns.push(await holdOne());
             await sleep(400);
             conns.forEach((c, i) => assert.ok(c.buf.length === 0 && !c.closed, `new held query ${i} refused or answered: ${c.buf}`));
             const applied = await closingJson(s, 'POST', '/api/v1/agents/dc-1/apply');

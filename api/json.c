@@ -545,13 +545,19 @@ static void agent_delivery(json_t *o, const store_agent *a, int64_t now_ms)
                                                 vf->before_runq >= 0 ? json_real(vf->before_runq)
                                                                      : json_null())
                                     : json_null());
+    /* gain_pct: how much lower the metric got (negative: higher); null
+     * when there was nothing to compare against. */
     const store_verdict *vd = &a->verdict;
+    double gain = vd->before > 0 && vd->after >= 0 ? (vd->before - vd->after) / vd->before * 100
+                                                   : NAN;
     json_object_set_new(o, "last_verdict",
-                        vd->version ? json_pack("{s:I, s:s, s:s, s:f, s:f, s:I}", "version",
+                        vd->version ? json_pack("{s:I, s:s, s:s, s:f, s:f, s:o, s:I}", "version",
                                                 (json_int_t)vd->version, "verdict", vd->verdict,
                                                 "metric", vd->metric, "before", vd->before,
-                                                "after", vd->after, "decided_ms",
-                                                (json_int_t)vd->decided_ms)
+                                                "after", vd->after, "gain_pct",
+                                                isfinite(gain) ? json_real(gain)
+                                                               : json_null(),
+                                                "decided_ms", (json_int_t)vd->decided_ms)
                                     : json_null());
     json_object_set_new(o, "cooldown",
                         a->rejected_until_ms > now_ms

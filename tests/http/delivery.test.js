@@ -776,6 +776,7 @@ test('verification (runq): passed records the gain; failed rolls back and cools 
     assert.equal(a.last_verdict.metric, 'runq_per_p');
     assert.strictEqual(a.last_verdict.before, 1);
     assert.strictEqual(a.last_verdict.after, 0.5);
+    assert.strictEqual(a.last_verdict.gain_pct, 50, 'the gain is recorded on the agent too');
     assert.strictEqual(a.config_version, 1, 'a pass changes no version');
     let ver = await events(id, 'verification');
     assert.equal(ver.length, 1);
@@ -810,6 +811,7 @@ test('verification (runq): passed records the gain; failed rolls back and cools 
     assert.equal(a.last_verdict.verdict, 'failed');
     assert.strictEqual(a.last_verdict.before, 0.5);
     assert.strictEqual(a.last_verdict.after, 8);
+    assert.strictEqual(a.last_verdict.gain_pct, -1500, 'a loss is a negative gain');
     assert.ok(a.cooldown, 'cooldown after a rollback');
     assert.deepStrictEqual(a.cooldown.rejected, CFG2, 'the values version 2 introduced are rejected');
     assert.ok(a.cooldown.until_ms > Date.now() + 3500 * 1000 && a.cooldown.until_ms <= Date.now() + 3600 * 1000 + 1000,

@@ -389,55 +389,43 @@ void deliver_pending(api_ctx *ctx, store_agent *a)
     free(rec);
 }
 
+/* Commits the n changes of one page; returns how many made a version. */
+static size_t commit_page(api_ctx *ctx, change *xs, store_change *chs, size_t n)
+{
+    size_t made = 0;
+    for (size_t i = 0; i < n; i++)
+        chs[i] = xs[i].ch;
+    if (n && store_apply(ctx->store, chs, n, ctx->now_ms()) == 0)
+        for (size_t i = 0; i < n; i++)
+            made += chs[i].rc == 0;
+    for (size_t i = 0; i < n; i++)
+        change_free(&xs[i]);
+    return made;
+}
+
 size_t auto_sweep(api_ctx *ctx, const char *service)
 {
-    enum { PAGE = 500 };
+    /* One commit per page of agents: one fsync for many versions, while
+     * memory and the store lock stay bounded however large the fleet. */
+    enum { PAGE = 1000 };
     store_agent *page = malloc(PAGE * sizeof *page);
+    change *xs = malloc(PAGE * sizeof *xs);         /* never moved: changes point into themselves */
+    store_change *chs = malloc(PAGE * sizeof *chs);
     tuner_recommendation *rec = malloc(sizeof *rec);
-    change **xs = NULL;             /* one allocation each: a change never moves */
-    store_change *chs = NULL;
-    size_t n = 0, cap = 0, made = 0;
+    size_t made = 0, got = 0;
     char after[STORE_ID_MAX + 1] = "";
-    bool more = true;
-    if (!page || !rec)
-        goto out;
-    while (more) {
-        size_t got = 0;
-        if (store_agent_list(ctx->store, service, after, page, PAGE, &got, &more) || !got)
-            break;
-        for (size_t i = 0; i < got; i++) {
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                change **grown = realloc(xs, ncap * sizeof *xs);
-                if (!grown)
-                    goto out;
-                memset(grown + cap, 0, (ncap - cap) * sizeof *grown);
-                xs = grown;
-                cap = ncap;
-            }
-            if (!xs[n] && !(xs[n] = malloc(sizeof **xs)))
-                goto out;
-            if (auto_change(ctx, &page[i], xs[n], rec) == 1)
-                n++;
-        }
+    bool more = page && xs && chs && rec;
+    while (more && store_agent_list(ctx->store, service, after, page, PAGE, &got, &more) == 0 &&
+           got > 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < got; i++)
+            n += auto_change(ctx, &page[i], &xs[n], rec) == 1;
+        made += commit_page(ctx, xs, chs, n);
         snprintf(after, sizeof after, "%s", page[got - 1].id);
     }
-    /* One commit for all: one fsync, and every waiter wakes at once. */
-    if (n && (chs = malloc(n * sizeof *chs)) != NULL) {
-        for (size_t i = 0; i < n; i++)
-            chs[i] = xs[i]->ch;
-        if (store_apply(ctx->store, chs, n, ctx->now_ms()) == 0)
-            for (size_t i = 0; i < n; i++)
-                made += chs[i].rc == 0;
-    }
-out:
-    for (size_t i = 0; i < n; i++)
-        change_free(xs[i]);
-    for (size_t i = 0; i < cap && xs; i++)
-        free(xs[i]);
+    free(page);
     free(xs);
     free(chs);
-    free(page);
     free(rec);
     return made;
 }

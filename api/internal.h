@@ -160,7 +160,8 @@ void deliver_pending(api_ctx *ctx, store_agent *a);
 
 /* After a policy change: every auto agent in scope (one service, or all
  * when service is NULL) gets the version the new policy recommends, when
- * the guards allow it, in one commit. Returns the number of versions. */
+ * the guards allow it, one commit per page of agents. Returns the number
+ * of versions. */
 size_t auto_sweep(api_ctx *ctx, const char *service);
 
 #endif

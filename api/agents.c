@@ -282,10 +282,16 @@ void h_agent_mode(api_call *c)
         goto out;
     }
     const char *src;
-    int before = agent_mode(c->ctx, &a, &src);
+    tuner_policy pol;
+    int rc = store_policy_effective(c->ctx->store, a.service, &pol);
+    if (rc) {
+        reply_store_error(c, rc, "policy");
+        goto out;
+    }
+    int before = mode_under(&a, &pol, &src);
     store_agent next = a;
     next.mode = (store_mode)mode;
-    int after = agent_mode(c->ctx, &next, &src);
+    int after = mode_under(&next, &pol, &src);
     change x;
     change_init(&x, &a);
     change_event(&x, "mode_change", &a, "operator", c->ctx->now_ms(),
@@ -295,10 +301,8 @@ void h_agent_mode(api_call *c)
                            store_mode_name(after)));
     x.ch.fields = STORE_SET_MODE;
     x.ch.values = &next;
-    int rc = store_apply(c->ctx->store, &x.ch, 1, c->ctx->now_ms());
+    rc = commit_one(c->ctx, &x);
     change_free(&x);
-    if (rc == 0)
-        rc = x.ch.rc;
     if (rc == 0)
         rc = store_agent_get(c->ctx->store, a.id, &a);
     if (rc) {
@@ -369,13 +373,6 @@ void h_agent_apply(api_call *c)
         reply_error(c, 422, "invalid", "force", "force must be true or false");
         goto out;
     }
-    const char *src;
-    if (agent_mode(c->ctx, &a, &src) == STORE_MODE_PINNED) {
-        reply_error(c, 409, "pinned", "mode",
-                    "the agent is pinned (mode set by %s): its config changes only by "
-                    "override; switch the mode to recommend or auto to apply", src);
-        goto out;
-    }
     rec = malloc(sizeof *rec);
     if (!rec) {
         reply_error(c, 500, "internal", NULL, "out of memory");
@@ -383,6 +380,13 @@ void h_agent_apply(api_call *c)
     }
     if (recommend_for(c, &a, &policy, &current, rec))
         goto out;
+    const char *src;
+    if (mode_under(&a, &policy, &src) == STORE_MODE_PINNED) {
+        reply_error(c, 409, "pinned", "mode",
+                    "the agent is pinned (mode set by %s): its config changes only by "
+                    "override; switch the mode to recommend or auto to apply", src);
+        goto out;
+    }
     if (!rec->changes) {
         reply_error(c, 409, "no_change", NULL,
                     "the recommendation equals the current config (version %lld)",

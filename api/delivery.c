@@ -21,8 +21,7 @@ _Static_assert(STORE_MODE_PINNED == TUNER_MODE_MAX,
 
 /* ------------------------------------------------------------ recommendation */
 
-/* The mode under a known effective policy. */
-static int mode_under(const store_agent *a, const tuner_policy *p, const char **source)
+int mode_under(const store_agent *a, const tuner_policy *p, const char **source)
 {
     *source = a->mode != STORE_MODE_DEFAULT ? "agent" : "policy";
     return a->mode != STORE_MODE_DEFAULT ? (int)a->mode : (int)p->v[TUNER_POL_MODE_DEFAULT];
@@ -159,17 +158,14 @@ static json_t *reason(const char *rule, const char *text, json_t *numbers)
                      numbers ? numbers : json_object());
 }
 
-int change_rollback(api_ctx *ctx, const store_agent *a, const char *actor, json_t *why,
-                    change *x, store_agent *values)
+int change_rollback(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
+                    const char *actor, json_t *why, change *x, store_agent *values)
 {
     int64_t v = a->config_version;
     store_version cur = { 0 }, prev = { 0 };
     int rc = v > 0 ? store_config_get(ctx->store, a->id, v, &cur) : -ENOENT;
     if (rc == 0 && v > 1)
         rc = store_config_get(ctx->store, a->id, v - 1, &prev);
-    tuner_policy pol;
-    if (rc == 0)
-        rc = store_policy_effective(ctx->store, a->service, &pol);
     if (rc) {
         store_version_cleanup(&cur);
         store_version_cleanup(&prev);
@@ -186,7 +182,7 @@ int change_rollback(api_ctx *ctx, const store_agent *a, const char *actor, json_
             (!tuner_config_has(&prev.config, fi) || prev.config.v[f] != cur.config.v[f]))
             tuner_config_set(&values->rejected, fi, cur.config.v[f]);
     }
-    values->rejected_until_ms = now + (int64_t)pol.v[TUNER_POL_VERIFY_COOLDOWN_S] * 1000;
+    values->rejected_until_ms = now + (int64_t)pol->v[TUNER_POL_VERIFY_COOLDOWN_S] * 1000;
     /* An override that set a rejected value goes with it, or the override
      * guard would bring the value back. */
     for (int f = 0; f < TUNER_CFG_NFIELDS; f++)
@@ -207,8 +203,7 @@ int change_rollback(api_ctx *ctx, const store_agent *a, const char *actor, json_
     return 0;
 }
 
-/* Runs one change; 0 or the store's code for it. */
-static int commit_one(api_ctx *ctx, change *x)
+int commit_one(api_ctx *ctx, change *x)
 {
     int rc = store_apply(ctx->store, &x->ch, 1, ctx->now_ms());
     return rc ? rc : x->ch.rc;
@@ -248,20 +243,16 @@ static json_t *figures_json(const tuner_figures *f)
 /* The pending verification of a, finished when its after window is full:
  * 1 when x holds the verdict (and maybe the rollback), 0 when it is not
  * time yet, negative on error. */
-static int verification_change(api_ctx *ctx, const store_agent *a, change *x,
-                               store_agent *values)
+static int verification_change(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
+                               change *x, store_agent *values)
 {
     const store_verify *vf = &a->verify;
     if (vf->version == 0)
         return 0;
-    tuner_policy pol;
-    int rc = store_policy_effective(ctx->store, a->service, &pol);
-    if (rc)
-        return rc;
-    size_t want = (size_t)pol.v[TUNER_POL_VERIFY_WINDOW];
+    size_t want = (size_t)pol->v[TUNER_POL_VERIFY_WINDOW];
     tuner_sample *s = NULL;
     size_t n = 0;
-    rc = store_samples_window(ctx->store, a->id, TUNER_MAX_WINDOW, &s, &n);
+    int rc = store_samples_window(ctx->store, a->id, TUNER_MAX_WINDOW, &s, &n);
     if (rc)
         return rc;
     size_t first = n;
@@ -276,7 +267,7 @@ static int verification_change(api_ctx *ctx, const store_agent *a, change *x,
     store_samples_free(s, n);
 
     tuner_verdict vd;
-    tuner_verify(&pol, &before, &after, &vd);
+    tuner_verify(pol, &before, &after, &vd);
     int64_t now = ctx->now_ms();
     bool rollback = vd.verdict == TUNER_VERDICT_FAILED && a->config_version == vf->version;
     json_t *ev_before = json_pack("{s:I, s:o}", "version", (json_int_t)vf->version, "window",
@@ -289,7 +280,7 @@ static int verification_change(api_ctx *ctx, const store_agent *a, change *x,
                                  real_or_null(vd.after), "change_pct",
                                  isfinite(vd.change_pct) ? json_real(vd.change_pct)
                                                          : json_null(),
-                                 "tolerance_pct", pol.v[TUNER_POL_VERIFY_TOLERANCE_PCT]);
+                                 "tolerance_pct", pol->v[TUNER_POL_VERIFY_TOLERANCE_PCT]);
     if (vd.verdict == TUNER_VERDICT_PASSED && isfinite(vd.change_pct))
         json_object_set_new(ev_after, "gain_pct", json_real(vd.change_pct == 0 ? 0.0 : -vd.change_pct));
     json_object_set_new(ev_after, "action", json_string(rollback ? "rollback" : "none"));
@@ -303,13 +294,13 @@ static int verification_change(api_ctx *ctx, const store_agent *a, change *x,
                  "(%+.1f %%, tolerance %.4g %%); back to the config of version %lld",
                  (long long)vf->version, tuner_metric_name(vd.metric), vd.before, vd.after,
                  isfinite(vd.change_pct) ? vd.change_pct : 0.0,
-                 pol.v[TUNER_POL_VERIFY_TOLERANCE_PCT], (long long)vf->version - 1);
+                 pol->v[TUNER_POL_VERIFY_TOLERANCE_PCT], (long long)vf->version - 1);
         json_t *nums = json_pack("{s:I, s:s, s:f, s:f, s:f}", "version",
                                  (json_int_t)vf->version, "metric",
                                  tuner_metric_name(vd.metric), "before", vd.before, "after",
                                  vd.after, "tolerance_pct",
-                                 pol.v[TUNER_POL_VERIFY_TOLERANCE_PCT]);
-        rc = change_rollback(ctx, a, "verifier", reason("verification", text, nums), x,
+                                 pol->v[TUNER_POL_VERIFY_TOLERANCE_PCT]);
+        rc = change_rollback(ctx, a, pol, "verifier", reason("verification", text, nums), x,
                              values);
         if (rc) {
             change_free(x);
@@ -337,18 +328,15 @@ static int verification_change(api_ctx *ctx, const store_agent *a, change *x,
 /* When a is in auto mode and the recommendation passes the guards, fills x
  * with the tuner's version: 1; 0 when there is nothing to do; negative on
  * error. */
-static int auto_change(api_ctx *ctx, const store_agent *a, change *x,
-                       tuner_recommendation *rec)
+static int auto_change(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
+                       change *x, tuner_recommendation *rec)
 {
     const char *src;
-    tuner_policy pol;
     tuner_config cur;
-    if (a->mode != STORE_MODE_DEFAULT && a->mode != STORE_MODE_AUTO)
+    if (mode_under(a, pol, &src) != STORE_MODE_AUTO)
         return 0;
-    int rc = store_policy_effective(ctx->store, a->service, &pol);
-    if (rc || mode_under(a, &pol, &src) != STORE_MODE_AUTO)
-        return rc;
-    if ((rc = recommend_under(ctx, a, &pol, &cur, rec)) != 0)
+    int rc = recommend_under(ctx, a, pol, &cur, rec);
+    if (rc)
         return rc;
     int64_t now = ctx->now_ms();
     if (!rec->changes || now < rec->next_change_ms)
@@ -374,16 +362,26 @@ static void finish_step(api_ctx *ctx, store_agent *a, change *x, int rc, const c
         log_msg("%s of agent %s: %s", what, a->id, strerror(-rc));
 }
 
+/* True when a's mode may be auto: its own, or its policy's default. */
+static bool may_be_auto(const store_agent *a)
+{
+    return a->mode == STORE_MODE_AUTO || a->mode == STORE_MODE_DEFAULT;
+}
+
 void deliver_pending(api_ctx *ctx, store_agent *a)
 {
+    if (a->verify.version == 0 && !may_be_auto(a))
+        return;
     change x;
+    tuner_policy pol;
     store_agent *values = malloc(sizeof *values);
     tuner_recommendation *rec = malloc(sizeof *rec);
-    if (values && rec) {
-        finish_step(ctx, a, &x, verification_change(ctx, a, &x, values), "verification");
-        finish_step(ctx, a, &x, auto_change(ctx, a, &x, rec), "auto mode");
+    int rc = values && rec ? store_policy_effective(ctx->store, a->service, &pol) : -ENOMEM;
+    if (rc == 0) {
+        finish_step(ctx, a, &x, verification_change(ctx, a, &pol, &x, values), "verification");
+        finish_step(ctx, a, &x, auto_change(ctx, a, &pol, &x, rec), "auto mode");
     } else {
-        log_msg("delivery for agent %s: out of memory", a->id);
+        log_msg("delivery for agent %s: %s", a->id, strerror(-rc));
     }
     free(values);
     free(rec);
@@ -413,13 +411,23 @@ size_t auto_sweep(api_ctx *ctx, const char *service)
     store_change *chs = malloc(PAGE * sizeof *chs);
     tuner_recommendation *rec = malloc(sizeof *rec);
     size_t made = 0, got = 0;
-    char after[STORE_ID_MAX + 1] = "";
+    char after[STORE_ID_MAX + 1] = "", pol_of[STORE_ID_MAX + 1] = "";
+    tuner_policy pol;               /* the effective policy of service pol_of */
     bool more = page && xs && chs && rec;
     while (more && store_agent_list(ctx->store, service, after, page, PAGE, &got, &more) == 0 &&
            got > 0) {
         size_t n = 0;
-        for (size_t i = 0; i < got; i++)
-            n += auto_change(ctx, &page[i], &xs[n], rec) == 1;
+        for (size_t i = 0; i < got; i++) {
+            const store_agent *a = &page[i];
+            if (!may_be_auto(a))
+                continue;
+            if (strcmp(a->service, pol_of) != 0) {
+                if (store_policy_effective(ctx->store, a->service, &pol) != 0)
+                    continue;
+                snprintf(pol_of, sizeof pol_of, "%s", a->service);
+            }
+            n += auto_change(ctx, a, &pol, &xs[n], rec) == 1;
+        }
         made += commit_page(ctx, xs, chs, n);
         snprintf(after, sizeof after, "%s", page[got - 1].id);
     }
@@ -589,8 +597,11 @@ void h_agent_rollback(api_call *c)
              "the config of version %lld", (long long)a.config_version,
              (long long)a.config_version - 1);
     change x;
+    tuner_policy pol;
     change_init(&x, &a);
-    int rc = change_rollback(c->ctx, &a, "operator",
+    int rc = store_policy_effective(c->ctx->store, a.service, &pol);
+    if (rc == 0)
+        rc = change_rollback(c->ctx, &a, &pol, "operator",
                              reason("operator", text, json_pack("{s:I}", "version",
                                                                 (json_int_t)a.config_version)),
                              &x, values);

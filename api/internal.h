@@ -112,8 +112,10 @@ int recommend_for(api_call *c, const store_agent *a, tuner_policy *policy,
                   tuner_config *current, tuner_recommendation *rec);
 
 /* The agent's effective mode: its own, or its policy's mode.default
- * (*source says which). -1 when the policy cannot be read. */
+ * (*source says which). -1 when the policy cannot be read. mode_under()
+ * does the same with the agent's effective policy already read. */
 int agent_mode(api_ctx *ctx, const store_agent *a, const char **source);
+int mode_under(const store_agent *a, const tuner_policy *p, const char **source);
 
 /* One agent's change on its way to store_apply, with the texts it owns. */
 typedef struct change {
@@ -142,11 +144,14 @@ void change_free(change *x);
 
 /* Adds to x (started with change_init) a rollback of a's current version v
  * to the config of v - 1 (empty for v = 1), source "rollback", with a
- * cool-down on the values v introduced. why (stolen) goes into the event
- * and the version's reasons. Fills *values from *a plus the rejected
- * fields; 0, or a negative code. */
-int change_rollback(api_ctx *ctx, const store_agent *a, const char *actor, json_t *why,
-                    change *x, store_agent *values);
+ * cool-down (from pol, a's effective policy) on the values v introduced.
+ * why (stolen) goes into the event and the version's reasons. Fills
+ * *values from *a plus the rejected fields; 0, or a negative code. */
+int change_rollback(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
+                    const char *actor, json_t *why, change *x, store_agent *values);
+
+/* Commits x on its own: 0 or the store's code for it. */
+int commit_one(api_ctx *ctx, change *x);
 
 /* Commits x and replies with the version it made (status), or the error
  * (409 when another version came first). Frees x's texts. */

@@ -1,0 +1,3 @@
+module gotuned.dev/agent
+
+go 1.19

@@ -68,6 +68,9 @@ type Options struct {
 	// default is the value at Start).
 	Defaults Config
 
+	// Pool, if set, is attached before the agent starts (see AttachPool).
+	Pool *pool.Pool
+
 	// OnConfig, if set, is called after each version is applied (not for
 	// rejected ones), from the agent's own goroutine.
 	OnConfig func(Config)
@@ -154,6 +157,9 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		inbox: make(chan versionObjV, 1)}
 	a.backlog.max = opts.Backlog
 	a.ctx, a.cancel = context.WithCancel(ctx)
+	if opts.Pool != nil {
+		a.AttachPool(opts.Pool)
+	}
 	if opts.ConfigFile != "" {
 		a.spawn(a.watchFile)
 		return a, nil

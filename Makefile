@@ -45,7 +45,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all run test unit http e2e asan bench deps install clean
+.PHONY: all run test unit gotest http e2e asan bench deps install clean
 all: $(O)/gotuned $(O)/unit-tests
 
 $(O)/%.o: %.c
@@ -78,11 +78,19 @@ run: deps
 # Every suite; cmocka prints its summary on stderr, hence 2>&1.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit http e2e
+	@$(MAKE) --no-print-directory unit gotest http e2e
 	@$(MAKE) --no-print-directory asan
 
 unit: $(O)/unit-tests
 	$(O)/unit-tests 2>&1
+
+# The Go agent library (agent/go) and the example that the e2e tests run:
+# Debian's Go, standard library only, offline, caches under $(O)/go.
+GO_ENV := GOFLAGS=-mod=mod GOPROXY=off GOCACHE=$(abspath $(O))/go/cache \
+          GOPATH=$(abspath $(O))/go/path
+gotest:
+	cd agent/go && $(GO_ENV) go vet ./... && $(GO_ENV) go test -race ./... 2>&1
+	cd tests/go/libagent && $(GO_ENV) go vet ./...
 
 http: $(O)/gotuned
 	GOTUNED_BIN=$(abspath $(O)/gotuned) $(NODE_TEST) tests/http/ 2>&1

@@ -107,9 +107,10 @@ type Agent struct {
 	sampleMu sync.Mutex
 	smp      *sampler
 
-	pushMu  sync.Mutex // one push at a time
-	backlog backlog
-	pushOK  bool // the last push reached the server (under pushMu)
+	pushMu      sync.Mutex // one push at a time
+	backlog     backlog
+	pushOK      bool   // the last push reached the server (under pushMu)
+	lastRefusal string // the last 4xx logged (under pushMu)
 }
 
 // versionObjV is a decoded version object ready for the applier.

@@ -29,6 +29,7 @@ type fakeServer struct {
 	configs  map[int64]string
 	changed  chan struct{}
 	fail     func() bool // true: answer the telemetry with 503
+	refuse   bool        // 422 for telemetry until a batch with samples was refused
 	batches  []map[string]any
 	acks     []map[string]any
 	log      []string // "telemetry", "config N", "ack N status"
@@ -68,6 +69,12 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		if f.fail != nil && f.fail() {
 			f.mu.Unlock()
 			http.Error(w, `{"error":{"code":"unavailable"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		if f.refuse {
+			f.refuse = !strings.Contains(string(body), `"ts_ms"`)
+			f.mu.Unlock()
+			http.Error(w, `{"error":{"code":"invalid"}}`, http.StatusUnprocessableEntity)
 			return
 		}
 		var b map[string]any
@@ -354,6 +361,23 @@ func TestBacklogDropsOldestWhileDown(t *testing.T) {
 		if s[i].(map[string]any)["ts_ms"].(float64) < s[i-1].(map[string]any)["ts_ms"].(float64) {
 			t.Fatal("samples out of order")
 		}
+	}
+}
+
+// Samples the server refuses (a 4xx) are not sent again: they count as
+// dropped.
+func TestRefusedBatchCountsAsDropped(t *testing.T) {
+	f := newFakeServer(t)
+	f.refuse = true
+	a := startAgent(t, Options{Server: f.srv.URL, Interval: 20 * time.Millisecond,
+		SampleInterval: 2 * time.Millisecond})
+	waitFor(t, "an accepted push", func() bool { b, _, _ := f.snapshot(); return len(b) > 0 })
+	b, _, _ := f.snapshot()
+	if d := b[0]["agent"].(map[string]any)["dropped_samples"].(float64); d < 1 {
+		t.Fatalf("dropped_samples %v after a refused batch", d)
+	}
+	if _, d := a.backlog.counts(); d < 1 {
+		t.Fatalf("dropped %d", d)
 	}
 }
 

@@ -252,9 +252,15 @@ func (a *Agent) push(ctx context.Context) error {
 		return err
 	}
 	a.pushOK = true
+	if status == http.StatusOK {
+		a.lastRefusal = ""
+	}
 	if status != http.StatusOK {
 		a.backlog.lose(len(samples))
-		a.opts.Logf("the server refused %d samples: HTTP %d: %s", len(samples), status, snippet(resp))
+		if why := fmt.Sprintf("HTTP %d: %s", status, snippet(resp)); why != a.lastRefusal {
+			a.lastRefusal = why // logged once per distinct reason
+			a.opts.Logf("the server refused a push (%d samples dropped): %s", len(samples), why)
+		}
 		return nil
 	}
 	var ans struct {

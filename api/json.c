@@ -496,7 +496,10 @@ json_t *json_sample(const tuner_sample *s)
     OPT_INT("global_runq", s->global_runq)
     OPT_INT("goroutines", s->goroutines)
 #undef OPT_INT
-    json_object_set_new(o, "local_runq", q);
+    if (s->nprocs > 0)
+        json_object_set_new(o, "local_runq", q);
+    else
+        json_decref(q);
     if (s->lat_p50_us >= 0 || s->lat_p99_us >= 0) {
         json_t *lat = json_object();
         if (s->lat_p50_us >= 0)
@@ -504,6 +507,20 @@ json_t *json_sample(const tuner_sample *s)
         if (s->lat_p99_us >= 0)
             json_object_set_new(lat, "p99", json_real(s->lat_p99_us));
         json_object_set_new(o, "sched_latency_us", lat);
+    }
+    if (s->gc_p99_us >= 0)
+        json_object_set_new(o, "gc_pause_us", json_pack("{s:f}", "p99", s->gc_p99_us));
+    if (s->npool > 0) {
+        json_t *pq = json_array();
+        for (uint32_t i = 0; i < s->npool; i++)
+            json_array_append_new(pq, json_integer(s->pool_queues[i]));
+        json_t *pool = json_pack("{s:o}", "queues", pq);
+        if (s->pool_threshold > 0)
+            json_object_set_new(pool, "steal_threshold", json_integer(s->pool_threshold));
+        if (s->pool_scope >= 0)
+            json_object_set_new(pool, "steal_scope",
+                                json_string(tuner_scope_name(s->pool_scope)));
+        json_object_set_new(o, "pool", pool);
     }
     return o;
 }
@@ -566,16 +583,39 @@ static void agent_delivery(json_t *o, const store_agent *a, int64_t now_ms)
                             : json_null());
 }
 
+/* The cgroup's throttling counters as last reported, and what changed
+ * since the report before (null until there are two). */
+static json_t *json_throttling(const store_agent *a)
+{
+    const store_throttle *t = &a->throttle, *p = &a->throttle_prev;
+    if (t->periods < 0)
+        return json_null();
+    json_t *recent = json_null();
+    if (p->periods >= 0) {
+        int64_t dp = t->periods - p->periods, dt = t->throttled - p->throttled;
+        recent = json_pack("{s:I, s:I, s:I, s:o, s:I}", "periods", (json_int_t)dp,
+                           "throttled_periods", (json_int_t)dt, "throttled_us",
+                           (json_int_t)(t->throttled_us - p->throttled_us), "throttled_pct",
+                           dp > 0 ? json_real(100.0 * (double)dt / (double)dp) : json_null(),
+                           "over_ms", (json_int_t)(t->ms - p->ms));
+    }
+    return json_pack("{s:I, s:I, s:I, s:I, s:o}", "periods", (json_int_t)t->periods,
+                     "throttled_periods", (json_int_t)t->throttled, "throttled_us",
+                     (json_int_t)t->throttled_us, "reported_ms", (json_int_t)t->ms,
+                     "recent", recent);
+}
+
 json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
                    const char *mode_source, int64_t now_ms)
 {
-    json_t *cpu = json_pack("{s:i, s:i, s:o, s:s?, s:o}",
+    json_t *cpu = json_pack("{s:i, s:i, s:o, s:s?, s:o, s:o}",
                             "num_cpu", a->cpu.num_cpu,
                             "affinity", a->cpu.affinity,
                             "limit", a->cpu.limit > 0 ? json_real(a->cpu.limit) : json_null(),
                             "limit_source", a->limit_source[0] ? a->limit_source : NULL,
                             "parent_tighter", a->parent_tighter < 0 ? json_null()
-                                                                    : json_boolean(a->parent_tighter));
+                                                                    : json_boolean(a->parent_tighter),
+                            "throttling", json_throttling(a));
     json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:o, s:I, s:I, s:s?, s:s, s:I, s:o, s:I, s:o}",
                           "id", a->id, "service", a->service,
                           "hostname", a->hostname[0] ? a->hostname : NULL,
@@ -590,6 +630,7 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
                           "last_change_ms", ms_or_null(a->last_change_ms),
                           "samples_total", (json_int_t)a->samples_total,
                           "override", json_config(&a->override));
+    json_object_set_new(o, "dropped_samples", json_integer(a->dropped_samples));
     agent_delivery(o, a, now_ms);
     if (!latest) {
         json_object_set_new(o, "latest", json_null());
@@ -600,8 +641,19 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
         total += latest->local_runq[i];
     json_t *l = json_sample(latest);
     json_object_del(l, "local_runq");
-    json_object_set_new(l, "local_runq_total", json_integer(total));
+    json_object_set_new(l, "local_runq_total",
+                        latest->nprocs ? json_integer(total) : json_null());
     json_object_set_new(l, "nprocs", json_integer(latest->nprocs));
+    json_t *pool = json_object_get(l, "pool");
+    if (pool) {
+        /* The list stays small: the per-worker queues are in .../samples. */
+        int64_t queued = 0;
+        for (uint32_t i = 0; i < latest->npool; i++)
+            queued += latest->pool_queues[i];
+        json_object_del(pool, "queues");
+        json_object_set_new(pool, "workers", json_integer(latest->npool));
+        json_object_set_new(pool, "queued", json_integer(queued));
+    }
     json_object_set_new(o, "latest", l);
     return o;
 }

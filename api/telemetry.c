@@ -16,7 +16,8 @@
 #include "api/internal.h"
 #include "tuner/schedtrace.h"
 
-/* Samples decoded from one request; each local_runq is its own allocation. */
+/* Samples decoded from one request; each sample's local_runq is its own
+ * allocation, which also holds its pool_queues. */
 typedef struct batch {
     tuner_sample *s;
     size_t n, cap;
@@ -40,18 +41,23 @@ static bool batch_push(batch *b, const tuner_sample *s)
         b->s = grown;
         b->cap = cap;
     }
-    int32_t *q = malloc(s->nprocs * sizeof *q);
+    size_t count = (size_t)s->nprocs + s->npool;
+    int32_t *q = malloc((count ? count : 1) * sizeof *q);
     if (!q)
         return false;
-    memcpy(q, s->local_runq, s->nprocs * sizeof *q);
+    if (s->nprocs)
+        memcpy(q, s->local_runq, s->nprocs * sizeof *q);
+    if (s->npool)
+        memcpy(q + s->nprocs, s->pool_queues, s->npool * sizeof *q);
     b->s[b->n] = *s;
-    b->s[b->n++].local_runq = q;
+    b->s[b->n].local_runq = q;
+    b->s[b->n++].pool_queues = q + s->nprocs;
     return true;
 }
 
 /* Which optional agent facts a push stated. */
 enum { P_HOST = 1, P_PID = 2, P_RUNTIME = 4, P_NUMCPU = 8, P_AFFINITY = 16, P_SOURCE = 32,
-       P_PARENT = 64 };
+       P_PARENT = 64, P_THROTTLE = 128, P_DROPPED = 256 };
 
 /* Records the version the push says the agent runs (no event: the ACK is
  * the audited path; this keeps the view true after an agent restarts). */
@@ -72,6 +78,24 @@ static void note_applied(api_call *c, store_agent *a, int64_t applied)
     free(values);
 }
 
+/* The throttling report before this one, for the recent share: the
+ * previous report, unless the counters went backwards (a new cgroup). */
+static void shift_throttle(store_agent *facts, const store_agent *old, unsigned present,
+                           int64_t now)
+{
+    if (!(present & P_THROTTLE)) {
+        facts->throttle = old ? old->throttle : (store_throttle){ .periods = -1 };
+        facts->throttle_prev = old ? old->throttle_prev : (store_throttle){ .periods = -1 };
+        return;
+    }
+    facts->throttle.ms = now;
+    const store_throttle *o = old ? &old->throttle : NULL;
+    bool monotonic = o && o->periods >= 0 && facts->throttle.periods >= o->periods &&
+                     facts->throttle.throttled >= o->throttled &&
+                     facts->throttle.throttled_us >= o->throttled_us;
+    facts->throttle_prev = monotonic ? *o : (store_throttle){ .periods = -1 };
+}
+
 /* Stores the agent's facts and the samples, then answers, with the current
  * config when the agent runs another version (unless it rejected this one).
  * Facts the push did not state keep their previous values, except the CPU
@@ -81,7 +105,12 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
                    int64_t applied, json_t *extra)
 {
     store_agent old;
-    if (store_agent_get(c->ctx->store, facts->id, &old) == 0) {
+    int64_t now = c->ctx->now_ms();
+    bool known = store_agent_get(c->ctx->store, facts->id, &old) == 0;
+    shift_throttle(facts, known ? &old : NULL, present, now);
+    if (known) {
+        if (!(present & P_DROPPED))
+            facts->dropped_samples = old.dropped_samples;
         if (!(present & P_HOST))
             memcpy(facts->hostname, old.hostname, sizeof old.hostname);
         if (!(present & P_PID))
@@ -97,7 +126,6 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
         if (!(present & P_PARENT))
             facts->parent_tighter = old.parent_tighter;
     }
-    int64_t now = c->ctx->now_ms();
     bool created = false;
     int rc = store_agent_upsert(c->ctx->store, facts, now, &created);
     if (rc == 0 && b->n > 0) {
@@ -139,13 +167,91 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
 
 /* ------------------------------------------------------------------ JSON */
 
+/* Reads an array of 1..TUNER_MAX_PROCS queue lengths at path into out[]
+ * and returns how many, or -1 after replying 422. */
+static long decode_queues(api_call *c, json_t *q, const char *path, int32_t *out)
+{
+    if (!json_is_array(q) || json_array_size(q) == 0 || json_array_size(q) > TUNER_MAX_PROCS) {
+        reply_error(c, 422, "invalid", path,
+                    "%s must be an array of 1 to %d non-negative integers", path,
+                    TUNER_MAX_PROCS);
+        return -1;
+    }
+    size_t n = json_array_size(q);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(q, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+            json_integer_value(e) > 100000000) {
+            reply_error(c, 422, "invalid", path,
+                        "%s[%zu] must be an integer from 0 to 100000000", path, i);
+            return -1;
+        }
+        out[i] = (int32_t)json_integer_value(e);
+    }
+    return (long)n;
+}
+
+/* Reads the optional object path.key into *obj (NULL when absent or null);
+ * -1 after replying 422 when it is there but not an object with keys. */
+static int sub_object(api_call *c, json_t *js, const char *path, const char *key,
+                      const char *const *keys, char *sub, size_t sublen, json_t **obj)
+{
+    *obj = json_object_get(js, key);
+    if (!*obj || json_is_null(*obj)) {
+        *obj = NULL;
+        return 0;
+    }
+    snprintf(sub, sublen, "%s.%s", path, key);
+    if (!json_is_object(*obj)) {
+        reply_error(c, 422, "invalid", sub, "%s must be an object", sub);
+        return -1;
+    }
+    return check_keys(c, *obj, sub, keys);
+}
+
+/* The worker pool a Go library agent reports with a sample. */
+static int decode_pool(api_call *c, json_t *js, const char *path, tuner_sample *s,
+                       int32_t *pool)
+{
+    static const char *const keys[] = { "steal_threshold", "steal_scope", "queues", NULL };
+    char sub[96], qpath[112];
+    json_t *o;
+    if (sub_object(c, js, path, "pool", keys, sub, sizeof sub, &o))
+        return -1;
+    if (!o)
+        return 0;
+    long long v;
+    bool has;
+    if (get_int(c, o, sub, "steal_threshold", 1, 256, true, &v, &has))
+        return -1;
+    if (has)
+        s->pool_threshold = (int32_t)v;
+    const char *scope = NULL;
+    if (get_str(c, o, sub, "steal_scope", 16, &scope))
+        return -1;
+    if (scope && (s->pool_scope = tuner_scope_parse(scope)) < 0) {
+        reply_error(c, 422, "invalid", sub, "%s.steal_scope must be \"neighbors\" or \"all\"",
+                    sub);
+        return -1;
+    }
+    snprintf(qpath, sizeof qpath, "%s.queues", sub);
+    long n = decode_queues(c, json_object_get(o, "queues"), qpath, pool);
+    if (n < 0)
+        return -1;
+    s->npool = (uint32_t)n;
+    s->pool_queues = pool;
+    return 0;
+}
+
+/* runq and pool have room for TUNER_MAX_PROCS values each; *s points into
+ * them. */
 static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
-                         int32_t *runq)
+                         int32_t *runq, int32_t *pool)
 {
     static const char *const keys[] = { "ts_ms", "gomaxprocs", "idle_procs", "threads",
                                         "spinning_threads", "idle_threads", "needspinning",
                                         "global_runq", "local_runq", "goroutines",
-                                        "sched_latency_us", NULL };
+                                        "sched_latency_us", "gc_pause_us", "pool", NULL };
     char path[64];
     snprintf(path, sizeof path, "samples[%zu]", idx);
     if (!json_is_object(js)) {
@@ -181,48 +287,67 @@ static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
         else
             *(int32_t *)(void *)field = (int32_t)v;
     }
+    /* local_runq (schedtrace) is required unless the sample states
+     * gomaxprocs (a runtime/metrics sample has no per-P queues). */
     char qpath[80];
     snprintf(qpath, sizeof qpath, "%s.local_runq", path);
     json_t *q = json_object_get(js, "local_runq");
-    if (!json_is_array(q) || json_array_size(q) == 0 || json_array_size(q) > TUNER_MAX_PROCS) {
-        reply_error(c, 422, "invalid", qpath,
-                    "%s must be an array of 1 to %d non-negative integers", qpath,
-                    TUNER_MAX_PROCS);
-        return -1;
-    }
-    size_t np = json_array_size(q);
-    for (size_t i = 0; i < np; i++) {
-        json_t *e = json_array_get(q, i);
-        if (!json_is_integer(e) || json_integer_value(e) < 0 ||
-            json_integer_value(e) > 100000000) {
+    if (q || s->gomaxprocs < 0) {
+        long np = decode_queues(c, q, qpath, runq);
+        if (np < 0)
+            return -1;
+        s->nprocs = (uint32_t)np;
+        s->local_runq = runq;
+        if (s->gomaxprocs > 0 && s->gomaxprocs != np) {
             reply_error(c, 422, "invalid", qpath,
-                        "%s[%zu] must be an integer from 0 to 100000000", qpath, i);
+                        "%s has %ld entries but gomaxprocs is %d: one per P", qpath, np,
+                        s->gomaxprocs);
             return -1;
         }
-        runq[i] = (int32_t)json_integer_value(e);
     }
-    s->nprocs = (uint32_t)np;
-    s->local_runq = runq;
-    if (s->gomaxprocs > 0 && (size_t)s->gomaxprocs != np) {
-        reply_error(c, 422, "invalid", qpath,
-                    "%s has %zu entries but gomaxprocs is %d: one per P", qpath, np,
-                    s->gomaxprocs);
+    static const char *const lkeys[] = { "p50", "p99", NULL };
+    static const char *const gkeys[] = { "p99", NULL };
+    char sub[96];
+    json_t *o;
+    if (sub_object(c, js, path, "sched_latency_us", lkeys, sub, sizeof sub, &o))
+        return -1;
+    if (o && (get_real(c, o, sub, "p50", 0, 1e12, true, &s->lat_p50_us, NULL) ||
+              get_real(c, o, sub, "p99", 0, 1e12, true, &s->lat_p99_us, NULL)))
+        return -1;
+    if (sub_object(c, js, path, "gc_pause_us", gkeys, sub, sizeof sub, &o))
+        return -1;
+    if (o && get_real(c, o, sub, "p99", 0, 1e12, true, &s->gc_p99_us, NULL))
+        return -1;
+    return decode_pool(c, js, path, s, pool);
+}
+
+/* agent.throttling: the cgroup's cumulative cpu.stat counters. */
+static int decode_throttling(api_call *c, json_t *ja, store_agent *facts, unsigned *present)
+{
+    static const char *const keys[] = { "periods", "throttled_periods", "throttled_us", NULL };
+    char sub[32];
+    json_t *o;
+    if (sub_object(c, ja, "agent", "throttling", keys, sub, sizeof sub, &o))
+        return -1;
+    if (!o)
+        return 0;
+    long long p = -1, t = -1, us = -1;
+    if (get_int(c, o, sub, "periods", 0, INT64_MAX, false, &p, NULL) ||
+        get_int(c, o, sub, "throttled_periods", 0, INT64_MAX, false, &t, NULL) ||
+        get_int(c, o, sub, "throttled_us", 0, INT64_MAX, false, &us, NULL))
+        return -1;
+    if (p < 0 || t < 0 || us < 0) {
+        reply_error(c, 422, "invalid", sub,
+                    "%s needs periods, throttled_periods and throttled_us", sub);
         return -1;
     }
-    json_t *lat = json_object_get(js, "sched_latency_us");
-    if (lat && !json_is_null(lat)) {
-        static const char *const lkeys[] = { "p50", "p99", NULL };
-        char lpath[96];
-        snprintf(lpath, sizeof lpath, "%s.sched_latency_us", path);
-        if (!json_is_object(lat)) {
-            reply_error(c, 422, "invalid", lpath, "%s must be an object", lpath);
-            return -1;
-        }
-        if (check_keys(c, lat, lpath, lkeys) ||
-            get_real(c, lat, lpath, "p50", 0, 1e12, true, &s->lat_p50_us, NULL) ||
-            get_real(c, lat, lpath, "p99", 0, 1e12, true, &s->lat_p99_us, NULL))
-            return -1;
+    if (t > p) {
+        reply_error(c, 422, "invalid", "agent.throttling.throttled_periods",
+                    "agent.throttling.throttled_periods cannot exceed periods");
+        return -1;
     }
+    facts->throttle = (store_throttle){ .periods = p, .throttled = t, .throttled_us = us };
+    *present |= P_THROTTLE;
     return 0;
 }
 
@@ -232,10 +357,11 @@ static void telemetry_json(api_call *c)
     static const char *const agent_keys[] = { "id", "service", "hostname", "pid", "runtime",
                                               "num_cpu", "affinity", "cpu_limit",
                                               "cpu_limit_source", "parent_tighter",
-                                              "applied_version", NULL };
+                                              "applied_version", "throttling",
+                                              "dropped_samples", NULL };
     json_t *root = NULL;
     batch b = { 0 };
-    int32_t *runq = NULL;
+    int32_t *runq = NULL;   /* TUNER_MAX_PROCS queue lengths, then as many pool queues */
     if (decode_body(c, false, &root))
         return;
     if (check_keys(c, root, "", root_keys))
@@ -304,7 +430,14 @@ static void telemetry_json(api_call *c)
     }
     long long applied = -1;
     if (get_real(c, ja, "agent", "cpu_limit", 0.001, 65536, true, &facts.cpu.limit, NULL) ||
-        get_int(c, ja, "agent", "applied_version", 0, INT64_MAX, true, &applied, NULL))
+        get_int(c, ja, "agent", "applied_version", 0, INT64_MAX, true, &applied, NULL) ||
+        get_int(c, ja, "agent", "dropped_samples", 0, INT64_MAX, true, &v, &has))
+        goto out;
+    if (has) {
+        facts.dropped_samples = v;
+        present |= P_DROPPED;
+    }
+    if (decode_throttling(c, ja, &facts, &present))
         goto out;
     json_t *pt = json_object_get(ja, "parent_tighter");
     if (pt && !json_is_null(pt)) {
@@ -329,14 +462,14 @@ static void telemetry_json(api_call *c)
                         API_MAX_SAMPLES);
             goto out;
         }
-        runq = malloc(TUNER_MAX_PROCS * sizeof *runq);
+        runq = malloc(2 * TUNER_MAX_PROCS * sizeof *runq);
         if (!runq) {
             reply_error(c, 500, "internal", NULL, "out of memory");
             goto out;
         }
         for (size_t i = 0; i < json_array_size(js); i++) {
             tuner_sample s;
-            if (decode_sample(c, json_array_get(js, i), i, &s, runq))
+            if (decode_sample(c, json_array_get(js, i), i, &s, runq, runq + TUNER_MAX_PROCS))
                 goto out;
             if (!batch_push(&b, &s)) {
                 reply_error(c, 500, "internal", NULL, "out of memory");

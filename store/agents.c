@@ -30,7 +30,12 @@ _Static_assert(TUNER_CFG_NFIELDS == 7, "config columns must follow tuner_cfg_fie
  * order. */
 #define AGENT_COLS "id, service, hostname, runtime, pid, num_cpu, affinity, cpu_limit, " \
                    "limit_source, parent_tighter, first_seen_ms, last_seen_ms, " \
-                   "samples_total, " STATE_COLS
+                   "samples_total, " THROTTLE_COLS ", " STATE_COLS
+
+/* Reported with the facts: the last two throttling reports, the drops. */
+#define THROTTLE_COLS "thr_periods, thr_throttled, thr_us, thr_ms, thr_prev_periods, " \
+                      "thr_prev_throttled, thr_prev_us, thr_prev_ms, dropped_samples"
+#define NTHROTTLE_COLS 9
 
 #define ALL_CFG_FIELDS ((1u << TUNER_CFG_NFIELDS) - 1u)
 #define ALL_SET_FIELDS ((STORE_SET_OVERRIDE << 1) - 1u)
@@ -125,12 +130,33 @@ static void read_agent(sqlite3_stmt *st, store_agent *a)
     a->first_seen_ms = sqlite3_column_int64(st, 10);
     a->last_seen_ms = sqlite3_column_int64(st, 11);
     a->samples_total = (uint64_t)sqlite3_column_int64(st, 12);
-    read_state(st, 13, a);
+    store_throttle *t[2] = { &a->throttle, &a->throttle_prev };
+    int col = 13;
+    for (int i = 0; i < 2; i++) {
+        t[i]->periods = sqlite3_column_int64(st, col++);
+        t[i]->throttled = sqlite3_column_int64(st, col++);
+        t[i]->throttled_us = sqlite3_column_int64(st, col++);
+        t[i]->ms = sqlite3_column_int64(st, col++);
+    }
+    a->dropped_samples = sqlite3_column_int64(st, col++);
+    assert(col == 13 + NTHROTTLE_COLS);
+    read_state(st, col, a);
 }
 
-/* The reported facts, as parameters ?1..?11 (?11 = now). */
+/* The reported facts, as parameters ?1..?20 (?11 = now, ?12.. in
+ * THROTTLE_COLS order). */
 static void bind_facts(sqlite3_stmt *st, const store_agent *f, int64_t now_ms)
 {
+    const store_throttle *t[2] = { &f->throttle, &f->throttle_prev };
+    int p = 12;
+    for (int i = 0; i < 2; i++) {
+        sqlite3_bind_int64(st, p++, t[i]->periods < 0 ? -1 : t[i]->periods);
+        sqlite3_bind_int64(st, p++, t[i]->throttled);
+        sqlite3_bind_int64(st, p++, t[i]->throttled_us);
+        sqlite3_bind_int64(st, p++, t[i]->ms);
+    }
+    sqlite3_bind_int64(st, p++, f->dropped_samples);
+    assert(p - 1 == 11 + NTHROTTLE_COLS);
     sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, f->service, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, f->hostname, -1, SQLITE_STATIC);
@@ -185,7 +211,10 @@ int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
         sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_UPDATE,
             "UPDATE agents SET service = ?2, hostname = ?3, runtime = ?4, pid = ?5, "
             "num_cpu = ?6, affinity = ?7, cpu_limit = ?8, limit_source = ?9, "
-            "parent_tighter = ?10, last_seen_ms = ?11 WHERE id = ?1");
+            "parent_tighter = ?10, last_seen_ms = ?11, thr_periods = ?12, "
+            "thr_throttled = ?13, thr_us = ?14, thr_ms = ?15, thr_prev_periods = ?16, "
+            "thr_prev_throttled = ?17, thr_prev_us = ?18, thr_prev_ms = ?19, "
+            "dropped_samples = ?20 WHERE id = ?1");
         if (!st) {
             rc = -EIO;
             goto out;
@@ -200,7 +229,8 @@ int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
         sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_INSERT,
             "INSERT INTO agents (id, service, hostname, runtime, pid, num_cpu, "
             "affinity, cpu_limit, limit_source, parent_tighter, first_seen_ms, "
-            "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+            "last_seen_ms, " THROTTLE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+            "?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
         if (!st) {
             rc = -EIO;
             goto out;

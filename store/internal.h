@@ -60,7 +60,7 @@ struct store {
 
     /* Flusher-owned scratch, used only with db_mu held. */
     win_sample **batch;         /* STORE_FLUSH_BATCH slots */
-    unsigned char blob[TUNER_MAX_PROCS * 4];
+    unsigned char blob[TUNER_MAX_PROCS * 4 * 2];   /* local_runq, then pool_queues */
 
     store_version_hook hook;    /* set once before other threads run */
     void *hook_ud;

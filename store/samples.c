@@ -17,7 +17,8 @@
 
 #define SAMPLE_COLS "ts_ms, recv_ms, gomaxprocs, idle_procs, threads, spinning_threads, " \
                     "idle_threads, needspinning, global_runq, goroutines, lat_p50_us, " \
-                    "lat_p99_us, nprocs, local_runq"
+                    "lat_p99_us, nprocs, local_runq, gc_p99_us, pool_threshold, pool_scope, " \
+                    "pool_queues"
 
 /* Called with win_mu held after the queue dropped samples. */
 static void note_drops(store *s, size_t dropped)
@@ -77,7 +78,9 @@ int store_samples_append(store *s, const char *agent_id,
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
         const tuner_sample *x = &samples[i];
-        if (x->nprocs < 1 || x->nprocs > TUNER_MAX_PROCS || !x->local_runq
+        if (x->nprocs > TUNER_MAX_PROCS || (x->nprocs && !x->local_runq)
+            || (x->nprocs == 0 && x->gomaxprocs <= 0)
+            || x->npool > TUNER_MAX_PROCS || (x->npool && !x->pool_queues)
             || x->recv_ms <= 0)
             return -EINVAL;
     }
@@ -126,10 +129,12 @@ int store_samples_window(store *s, const char *agent_id, size_t max,
     size_t first = a->len - k;
     for (size_t i = 0; i < k; i++) {
         const win_sample *w = win_at(a, first + i);
-        size_t bytes = (size_t)w->s.nprocs * sizeof(int32_t);
+        size_t count = (size_t)w->s.nprocs + w->s.npool;
         arr[i] = w->s;
-        arr[i].local_runq = xmalloc(bytes);
-        memcpy(arr[i].local_runq, w->runq, bytes);
+        arr[i].local_runq = xmalloc((count ? count : 1) * sizeof(int32_t));
+        if (count)
+            memcpy(arr[i].local_runq, w->runq, count * sizeof(int32_t));
+        arr[i].pool_queues = arr[i].local_runq + w->s.nprocs;
     }
     pthread_mutex_unlock(&s->win_mu);
     *out = arr;
@@ -142,7 +147,7 @@ void store_samples_free(tuner_sample *samples, size_t n)
     if (!samples)
         return;
     for (size_t i = 0; i < n; i++)
-        free(samples[i].local_runq);
+        free(samples[i].local_runq);    /* pool_queues lives in the same block */
     free(samples);
 }
 
@@ -174,17 +179,33 @@ static double col_opt_real(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_double(st, i);
 }
 
+/* Writes n values as little-endian int32 into out. */
+static void blob_put(unsigned char *out, const int32_t *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = (uint32_t)v[i];
+        out[4 * i] = (unsigned char)(x & 0xff);
+        out[4 * i + 1] = (unsigned char)((x >> 8) & 0xff);
+        out[4 * i + 2] = (unsigned char)((x >> 16) & 0xff);
+        out[4 * i + 3] = (unsigned char)(x >> 24);
+    }
+}
+
+/* Reads n little-endian int32 values written by blob_put. */
+static void blob_get(int32_t *out, const unsigned char *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++, b += 4)
+        out[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8
+                           | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+}
+
 /* Writes one sample; s->blob is free again once the statement is reset. */
 static int insert_sample(store *s, sqlite3_stmt *st, const win_sample *w)
 {
     const tuner_sample *x = &w->s;
-    for (uint32_t i = 0; i < x->nprocs; i++) {
-        uint32_t v = (uint32_t)x->local_runq[i];
-        s->blob[4 * i] = (unsigned char)(v & 0xff);
-        s->blob[4 * i + 1] = (unsigned char)((v >> 8) & 0xff);
-        s->blob[4 * i + 2] = (unsigned char)((v >> 16) & 0xff);
-        s->blob[4 * i + 3] = (unsigned char)(v >> 24);
-    }
+    unsigned char *pool_blob = s->blob + TUNER_MAX_PROCS * 4;
+    blob_put(s->blob, x->local_runq, x->nprocs);
+    blob_put(pool_blob, x->pool_queues, x->npool);
     sqlite3_bind_text(st, 1, w->owner->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, x->ts_ms);
     sqlite3_bind_int64(st, 3, x->recv_ms);
@@ -199,7 +220,15 @@ static int insert_sample(store *s, sqlite3_stmt *st, const win_sample *w)
     bind_opt_real(st, 12, x->lat_p50_us);
     bind_opt_real(st, 13, x->lat_p99_us);
     sqlite3_bind_int64(st, 14, x->nprocs);
+    /* A zero-length blob binds as an empty BLOB, not NULL. */
     sqlite3_bind_blob(st, 15, s->blob, (int)(x->nprocs * 4), SQLITE_STATIC);
+    bind_opt_real(st, 16, x->gc_p99_us);
+    bind_opt_int(st, 17, x->pool_threshold);
+    bind_opt_int(st, 18, x->pool_scope);
+    if (x->npool)
+        sqlite3_bind_blob(st, 19, pool_blob, (int)(x->npool * 4), SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 19);
     return sq_run(s, st, "sample insert");
 }
 
@@ -226,7 +255,8 @@ static int flush_round(store *s, int64_t cutoff_ms, bool *more)
     if (rc == 0 && n) {
         sqlite3_stmt *st = sq_stmt(s, SQ_SAMPLE_INSERT,
             "INSERT INTO samples (agent_id, " SAMPLE_COLS ") VALUES "
-            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+            "?16, ?17, ?18, ?19)");
         for (size_t i = 0; rc == 0 && i < n; i++)
             rc = st ? insert_sample(s, st, s->batch[i]) : -EIO;
     }
@@ -363,16 +393,18 @@ static int load_window(store *s, win_agent *a)
         int64_t nprocs = sqlite3_column_int64(st, 12);
         const unsigned char *blob = sqlite3_column_blob(st, 13);
         int bytes = sqlite3_column_bytes(st, 13);
-        if (nprocs < 1 || nprocs > TUNER_MAX_PROCS || !blob || bytes != nprocs * 4) {
+        const unsigned char *pblob = sqlite3_column_blob(st, 17);
+        int pbytes = sqlite3_column_bytes(st, 17);
+        int64_t npool = pbytes / 4;
+        if (nprocs < 0 || nprocs > TUNER_MAX_PROCS || (nprocs && !blob)
+            || bytes != nprocs * 4 || npool > TUNER_MAX_PROCS || pbytes % 4
+            || (nprocs == 0 && col_opt_int(st, 2) <= 0)) {
             fprintf(stderr, "store: skipping a malformed stored sample of agent %s\n", a->id);
             continue;
         }
-        int32_t runq[TUNER_MAX_PROCS];
-        for (int64_t i = 0; i < nprocs; i++) {
-            const unsigned char *b = blob + 4 * i;
-            runq[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8
-                                | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
-        }
+        int32_t runq[TUNER_MAX_PROCS], pool[TUNER_MAX_PROCS];
+        blob_get(runq, blob, nprocs);
+        blob_get(pool, pblob, npool);
         tuner_sample x;
         tuner_sample_init(&x);
         x.ts_ms = sqlite3_column_int64(st, 0);
@@ -389,6 +421,11 @@ static int load_window(store *s, win_agent *a)
         x.lat_p99_us = col_opt_real(st, 11);
         x.nprocs = (uint32_t)nprocs;
         x.local_runq = runq;
+        x.gc_p99_us = col_opt_real(st, 14);
+        x.pool_threshold = (int32_t)col_opt_int(st, 15);
+        x.pool_scope = (int32_t)col_opt_int(st, 16);
+        x.npool = (uint32_t)npool;
+        x.pool_queues = pool;
         newest[n] = win_sample_new(&x);
         newest[n]->owner = a;
         n++;

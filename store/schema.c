@@ -138,6 +138,28 @@ static const char *const migrations[] = {
     /* No agent could ACK before: one with a version has been out of date
      * since that version was made. */
     "UPDATE agents SET outdated_since_ms = last_change_ms WHERE config_version > 0;",
+
+    /* 3: agents (issue 4). Samples from the Go library carry no per-P
+     * queues (nprocs 0, an empty local_runq blob) but may carry the GC
+     * pause p99 and the worker pool's state (pool_queues: npool
+     * little-endian int32, NULL without a pool). An agent reports its
+     * cgroup's cumulative throttling counters; the last two reports are
+     * kept (thr_* and thr_prev_*, thr_periods = -1 for none) so the
+     * recent throttled share can be shown, and how many samples it
+     * dropped while the server was unreachable. */
+    "ALTER TABLE samples ADD COLUMN gc_p99_us REAL;"
+    "ALTER TABLE samples ADD COLUMN pool_threshold INTEGER;"
+    "ALTER TABLE samples ADD COLUMN pool_scope INTEGER;"
+    "ALTER TABLE samples ADD COLUMN pool_queues BLOB;"
+    "ALTER TABLE agents ADD COLUMN thr_periods INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE agents ADD COLUMN thr_throttled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN thr_us INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN thr_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN thr_prev_periods INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE agents ADD COLUMN thr_prev_throttled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN thr_prev_us INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN thr_prev_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN dropped_samples INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -85,6 +85,15 @@ typedef struct store_verdict {
     double before, after;                   /* the metric over each window */
 } store_verdict;
 
+/* A cgroup's cumulative CPU throttling counters (cpu.stat) as an agent
+ * reported them. periods < 0 = none reported. */
+typedef struct store_throttle {
+    int64_t periods;                        /* enforcement periods elapsed */
+    int64_t throttled;                      /* periods in which it was throttled */
+    int64_t throttled_us;                   /* total time throttled */
+    int64_t ms;                             /* when the server received them */
+} store_throttle;
+
 /* What an agent reports about itself, plus what the server keeps. */
 typedef struct store_agent {
     char id[STORE_ID_MAX + 1];
@@ -95,6 +104,9 @@ typedef struct store_agent {
     tuner_cpu cpu;
     char limit_source[STORE_SOURCE_MAX + 1];/* where cpu.limit came from; "" = unknown */
     int parent_tighter;                     /* 1/0, -1 = unknown */
+    store_throttle throttle;                /* the latest throttling report ... */
+    store_throttle throttle_prev;           /* ... and the one before it */
+    int64_t dropped_samples;                /* samples the agent dropped, cumulative */
     /* Kept by the store: */
     int64_t first_seen_ms, last_seen_ms;
     store_mode mode;
@@ -164,8 +176,9 @@ int store_ping(store *s);
 /* ---------------------------------------------------------------- agents */
 
 /* Creates or updates an agent from the facts an agent reported (id,
- * service, hostname, runtime, pid, cpu, limit_source, parent_tighter; the
- * other fields of *facts are ignored) and sets last_seen to now. A new agent
+ * service, hostname, runtime, pid, cpu, limit_source, parent_tighter,
+ * throttle, throttle_prev, dropped_samples; the other fields of *facts are
+ * ignored) and sets last_seen to now. A new agent
  * starts in mode default (it follows its policy) at version 0 and gets an
  * "agent_registered" event. *created (may be NULL) tells which happened. -ENOSPC when the agent
  * cap is reached. */

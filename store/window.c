@@ -129,14 +129,19 @@ void win_remove(win_table *t, win_agent *a)
 
 win_sample *win_sample_new(const tuner_sample *src)
 {
-    assert(src->nprocs >= 1 && src->nprocs <= TUNER_MAX_PROCS);
+    assert(src->nprocs <= TUNER_MAX_PROCS && src->npool <= TUNER_MAX_PROCS);
     size_t bytes = (size_t)src->nprocs * sizeof(int32_t);
-    win_sample *w = xmalloc(sizeof *w + bytes);
+    size_t pbytes = (size_t)src->npool * sizeof(int32_t);
+    win_sample *w = xmalloc(sizeof *w + bytes + pbytes);
     w->refs = 1;
     w->owner = NULL;
     w->s = *src;
-    memcpy(w->runq, src->local_runq, bytes);
+    if (bytes)
+        memcpy(w->runq, src->local_runq, bytes);
+    if (pbytes)
+        memcpy(w->runq + src->nprocs, src->pool_queues, pbytes);
     w->s.local_runq = w->runq;
+    w->s.pool_queues = w->runq + src->nprocs;
     return w;
 }
 

@@ -19,15 +19,16 @@
 
 typedef struct win_agent win_agent;
 
-/* One accepted sample. A single allocation holds the sample and its
- * local_runq; it is shared by the agent's ring and the persistence queue,
+/* One accepted sample. A single allocation holds the sample, its
+ * local_runq and then its pool_queues; it is shared by the agent's ring and the persistence queue,
  * and the last holder to release it frees it. */
 typedef struct win_sample {
     unsigned refs;
     win_agent *owner;       /* set when the sample is accepted; the queue
                                is purged of an agent's samples before the
                                agent is removed, so this never dangles */
-    tuner_sample s;         /* s.local_runq points at runq[] below */
+    tuner_sample s;         /* s.local_runq points at runq[], s.pool_queues
+                               at runq[s.nprocs] */
     int32_t runq[];
 } win_sample;
 
@@ -68,8 +69,8 @@ win_agent *win_add(win_table *t, const char *id);
 /* Unlinks and frees a, releasing its ring. */
 void win_remove(win_table *t, win_agent *a);
 
-/* Copies *src (and its local_runq, nprocs values) into a new sample with
- * one reference, owned by the caller. */
+/* Copies *src (and its nprocs local_runq and npool pool_queues values)
+ * into a new sample with one reference, owned by the caller. */
 win_sample *win_sample_new(const tuner_sample *src);
 void win_sample_release(win_sample *w);
 

@@ -30,6 +30,9 @@ void tuner_sample_init(tuner_sample *s)
     s->goroutines = -1;
     s->lat_p50_us = -1;
     s->lat_p99_us = -1;
+    s->gc_p99_us = -1;
+    s->pool_threshold = -1;
+    s->pool_scope = -1;
 }
 
 void tuner_config_set(tuner_config *c, tuner_cfg_field f, int64_t v)

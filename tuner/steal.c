@@ -52,19 +52,23 @@ bool tuner_steal_detect(const tuner_policy *p, const tuner_sample *win,
 {
     size_t window = (size_t)POL(p, STEAL_WINDOW);
     int64_t threshold = (int64_t)POL(p, STEAL_THRESHOLD);
-    if (n > window) {
-        win += n - window;
-        n = window;
-    }
     memset(imb, 0, sizeof *imb);
     memset(r->hot, 0, sizeof r->hot);
     r->nhot = 0;
 
+    /* The window is the newest `window` samples that have per-P queues;
+     * metrics-only samples (nprocs 0) say nothing about neighbours. */
+    size_t first = n, used = 0;
+    while (first > 0 && used < window)
+        used += win[--first].nprocs > 0;
+
     double ratio_sum = 0, local_sum = 0, global_sum = 0;
     uint32_t nglobal = 0;
-    for (size_t s = 0; s < n; s++) {
+    for (size_t s = first; s < n; s++) {
         const tuner_sample *smp = &win[s];
         uint32_t np = smp->nprocs;
+        if (np == 0)
+            continue;
         bool hot = false;
         int64_t total = 0, max = 0;
         for (uint32_t i = 0; i < np; i++) {
@@ -94,10 +98,10 @@ bool tuner_steal_detect(const tuner_policy *p, const tuner_sample *win,
         }
         imb->hot_samples += hot;
     }
-    imb->samples = (uint32_t)n;
-    if (n > 0) {
-        imb->max_mean = ratio_sum / (double)n;
-        imb->local_mean = local_sum / (double)n;
+    imb->samples = (uint32_t)used;
+    if (used > 0) {
+        imb->max_mean = ratio_sum / (double)used;
+        imb->local_mean = local_sum / (double)used;
     }
     if (nglobal > 0)
         imb->global_mean = global_sum / nglobal;
@@ -182,7 +186,7 @@ bool rule_steal(const tuner_policy *p, const tuner_sample *win, size_t n,
     }
 
     /* Relax after a calm window: nothing hot in a full window. */
-    if (imb->hot_samples == 0 && n >= window && tightened(p, current)) {
+    if (imb->hot_samples == 0 && imb->samples >= window && tightened(p, current)) {
         int64_t cur = tuner_config_has(current, TUNER_CFG_STEAL_THRESHOLD)
                           ? current->v[TUNER_CFG_STEAL_THRESHOLD] : threshold;
         int64_t next = cur * 2 > threshold ? threshold : cur * 2;

@@ -28,7 +28,9 @@
 /* ---------------------------------------------------------------- samples */
 
 /* One scheduler observation. Integer fields use -1 for "not reported" and
- * the latency fields use a negative value; only local_runq is required. */
+ * the latency fields use a negative value. A schedtrace sample always has
+ * local_runq; a runtime/metrics sample (the Go library) has none
+ * (nprocs 0) but states gomaxprocs. */
 typedef struct tuner_sample {
     int64_t ts_ms;            /* the sample's own clock: epoch ms from JSON
                                  agents, ms since process start from
@@ -44,10 +46,18 @@ typedef struct tuner_sample {
     int64_t goroutines;
     double lat_p50_us;        /* scheduling latency percentiles, microseconds */
     double lat_p99_us;
-    uint32_t nprocs;          /* number of values in local_runq, 1..TUNER_MAX_PROCS */
+    double gc_p99_us;         /* GC pause p99, microseconds */
+    uint32_t nprocs;          /* number of values in local_runq, 0..TUNER_MAX_PROCS
+                                 (0 only when gomaxprocs is reported) */
     int32_t *local_runq;      /* per-P local run queue lengths (runnext excluded);
                                  who owns the array is said by whoever hands
                                  the sample out */
+    /* The application's worker pool (agent/go's pool), when it has one: */
+    int32_t pool_threshold;   /* its steal threshold, -1 = no pool reported */
+    int32_t pool_scope;       /* a tuner_scope, -1 = not reported */
+    uint32_t npool;           /* number of values in pool_queues, 0..TUNER_MAX_PROCS */
+    int32_t *pool_queues;     /* per-worker queue lengths; owned like local_runq
+                                 (the sample stores keep both in one block) */
 } tuner_sample;
 
 /* Sets every optional field of *s to "not reported" and clears the rest. */

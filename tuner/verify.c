@@ -34,16 +34,22 @@ void tuner_window_figures(const tuner_sample *s, size_t n, tuner_figures *out)
     out->runq_per_p = -1;
     if (n == 0)
         return;
+    /* Run queue per P comes from the samples that have per-P queues
+     * (schedtrace); a metrics-only sample (nprocs 0) has none. */
     bool all_lat = true;
+    size_t nrunq = 0;
     for (size_t i = 0; i < n; i++) {
-        int64_t total = 0;
-        for (uint32_t p = 0; p < s[i].nprocs; p++)
-            total += s[i].local_runq[p];
-        runq[i] = s[i].nprocs ? (double)total / s[i].nprocs : 0;
+        if (s[i].nprocs > 0) {
+            int64_t total = 0;
+            for (uint32_t p = 0; p < s[i].nprocs; p++)
+                total += s[i].local_runq[p];
+            runq[nrunq++] = (double)total / s[i].nprocs;
+        }
         lat[i] = s[i].lat_p99_us;
         all_lat = all_lat && s[i].lat_p99_us >= 0;
     }
-    out->runq_per_p = median(runq, n);
+    if (nrunq > 0)
+        out->runq_per_p = median(runq, nrunq);
     if (all_lat)
         out->lat_p99_us = median(lat, n);
 }

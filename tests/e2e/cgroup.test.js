@@ -15,113 +15,43 @@
  * have exited.
  */
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { test, after } = require('node:test');
 
+const { PERIOD_US, cgroupSetup, groupDir, groupPath, makeGroup, setQuota, runInGroup,
+        cleanup } = require('./lib');
+
 const PROBE_TIMEOUT_MS = 20000;
-const RMDIR_TRIES = 50;          // × RMDIR_DELAY_MS = 2.5 s for exit to settle
-const RMDIR_DELAY_MS = 50;
-const PERIOD_US = 100000;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let env = null;           // set by setup(): { bin, name }
 
-/* Undoes mountinfo's octal escapes (\040 for a space). */
-function unescapeMountinfo(s) {
-    return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/* The cgroup v1 mount that carries the cpu controller: its mount point and
- * its root inside the hierarchy ("/" outside containers). */
-function cpuMount() {
-    const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-    let found = null;
-    for (const line of lines) {
-        const sep = line.indexOf(' - ');
-        if (sep < 0)
-            continue;
-        const left = line.slice(0, sep).split(' ');
-        const right = line.slice(sep + 3).split(' ');
-        if (right[0] !== 'cgroup' || left.length < 5)
-            continue;
-        const superOpts = (right[2] || '').split(',');
-        if (superOpts.includes('cpu'))
-            found = { mnt: unescapeMountinfo(left[4]), root: unescapeMountinfo(left[3]) };
-    }
-    return found;
-}
-
-let env = null;           // set by setup(): { bin, mnt, root, name }
-const created = [];       // directories we made, in creation order
-
-/* Checks the preconditions (root, binary, v1 cpu mount) with messages a
- * person can act on, once. */
+/* Checks the preconditions (root, binary, v1 cpu mount) once. */
 function setup() {
     if (env)
         return env;
-    assert.ok(typeof process.getuid === 'function' && process.getuid() === 0,
-        'tests/e2e/cgroup.test.js must run as root: it creates cgroups under ' +
-        'the cpu controller (CI runs as root; locally use sudo)');
+    cgroupSetup('tests/e2e/cgroup.test.js');
     const bin = process.env.GOTUNED_BIN;
     assert.ok(bin, 'GOTUNED_BIN must name the gotuned binary (make e2e sets it)');
     assert.ok(fs.existsSync(bin), `GOTUNED_BIN=${bin} does not exist`);
-    const m = cpuMount();
-    assert.ok(m, 'no cgroup v1 mount with the cpu controller in /proc/self/mountinfo; ' +
-        'this test needs a v1 or hybrid host (v2-only hosts are covered by the ' +
-        'unit fixtures)');
-    env = { bin, mnt: m.mnt, root: m.root, name: `gotuned-test-${process.pid}` };
+    env = { bin, name: `gotuned-test-${process.pid}` };
     return env;
 }
 
-/* The directory of a group (relative name like "a/b") and its path in the
- * hierarchy as /proc/<pid>/cgroup and the probe's source show it. */
-function dirOf(rel) {
-    return path.join(env.mnt, rel);
-}
-function hierPathOf(rel) {
-    return (env.root === '/' ? '' : env.root) + '/' + rel;
-}
-
-function makeGroup(rel) {
-    const dir = dirOf(rel);
-    fs.mkdirSync(dir);
-    created.push(dir);
-    return dir;
-}
-
-function setQuota(rel, quotaUs) {
-    const dir = dirOf(rel);
-    fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), `${PERIOD_US}\n`);
-    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), `${quotaUs}\n`);
-    assert.strictEqual(fs.readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim(),
-        String(quotaUs), `the kernel did not take cpu.cfs_quota_us=${quotaUs} in ${dir}`);
-}
-
-/* Runs `gotuned --probe-cpu` inside the group: the shell moves itself into
- * the group, then execs the binary, so the probe starts there. Resolves
- * once the process has exited and been reaped. */
-function probeIn(rel) {
-    const dir = dirOf(rel);
-    return new Promise((resolve, reject) => {
-        const child = spawn('sh', ['-c',
-            'echo $$ > "$GOTUNED_GROUP/cgroup.procs" && exec "$GOTUNED_BIN" --probe-cpu'], {
-            env: { ...process.env, GOTUNED_BIN: env.bin, GOTUNED_GROUP: dir },
-            stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '', stderr = '', timedOut = false;
-        child.stdout.on('data', (d) => { stdout += d; });
-        child.stderr.on('data', (d) => { stderr += d; });
-        const timer = setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-        }, PROBE_TIMEOUT_MS);
-        child.on('error', (e) => { clearTimeout(timer); reject(e); });
-        child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            resolve({ code, signal, stdout, stderr, timedOut });
-        });
-    });
+/* Runs `gotuned --probe-cpu` inside the group and resolves once it has
+ * exited and been reaped. */
+async function probeIn(rel) {
+    const p = runInGroup(rel, env.bin, ['--probe-cpu']);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+        timedOut = true;
+        p.stop('SIGKILL');
+    }, PROBE_TIMEOUT_MS);
+    const { code, signal, error } = await p.exited;
+    clearTimeout(timer);
+    if (error)
+        throw error;
+    return { code, signal, stdout: p.out().toString(), stderr: p.err().toString(), timedOut };
 }
 
 /* Parses the key=value lines and checks that all of them are there. */
@@ -166,32 +96,10 @@ function approx(got, want, what, raw) {
 }
 
 function v1Source(rel, quota) {
-    return `cgroup v1 ${hierPathOf(rel)} (cpu.cfs_quota_us=${quota} cpu.cfs_period_us=${PERIOD_US})`;
+    return `cgroup v1 ${groupPath(rel)} (cpu.cfs_quota_us=${quota} cpu.cfs_period_us=${PERIOD_US})`;
 }
 
-after(async () => {
-    // Children first: a v1 group with subgroups cannot be removed. The
-    // probes have exited (each test awaits its probe), but the kernel may
-    // take a moment to drop an exited task from the group.
-    const problems = [];
-    for (const dir of created.slice().reverse()) {
-        for (let i = 0; ; i++) {
-            try {
-                fs.rmdirSync(dir);
-                break;
-            } catch (e) {
-                if (e.code === 'ENOENT')
-                    break;
-                if (e.code !== 'EBUSY' || i + 1 >= RMDIR_TRIES) {
-                    problems.push(`${dir}: ${e.message}`);
-                    break;
-                }
-                await sleep(RMDIR_DELAY_MS);
-            }
-        }
-    }
-    assert.deepStrictEqual(problems, [], 'could not remove the test cgroups');
-});
+after(cleanup);
 
 test('a v1 group with quota 150000/100000 gives limit 1.5 and 2 threads', async () => {
     setup();
@@ -213,11 +121,11 @@ test('an unlimited child of a 1-CPU parent: limit 1, parent_tighter=1', async ()
     setup();
     const parent = env.name;
     const child = `${env.name}/child`;
-    if (!fs.existsSync(dirOf(parent)))
+    if (!fs.existsSync(groupDir(parent)))
         makeGroup(parent);
     setQuota(parent, 100000);
     makeGroup(child);
-    assert.strictEqual(fs.readFileSync(path.join(dirOf(child), 'cpu.cfs_quota_us'),
+    assert.strictEqual(fs.readFileSync(path.join(groupDir(child), 'cpu.cfs_quota_us'),
         'utf8').trim(), '-1', 'a new v1 group starts without a quota');
 
     const p = parseProbe(await probeIn(child));
@@ -232,10 +140,10 @@ test('a child tighter than its parent: the leaf limit wins', async () => {
     setup();
     const parent = env.name;
     const child = `${env.name}/child`;
-    if (!fs.existsSync(dirOf(parent)))
+    if (!fs.existsSync(groupDir(parent)))
         makeGroup(parent);
     setQuota(parent, 100000);
-    if (!fs.existsSync(dirOf(child)))
+    if (!fs.existsSync(groupDir(child)))
         makeGroup(child);
     setQuota(child, 50000);
 

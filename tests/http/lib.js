@@ -168,7 +168,8 @@ function healthy(port) {
 
 /*
  * Starts the server binary. opts.dataDir reuses a data directory (restart
- * tests); opts.args are extra command-line arguments.
+ * tests), opts.port a port (a restart where clients wait for the same
+ * address); opts.args are extra command-line arguments.
  */
 async function startServer(opts = {}) {
     const bin = process.env.GOTUNED_BIN;
@@ -177,7 +178,7 @@ async function startServer(opts = {}) {
     if (!fs.existsSync(bin))
         throw new Error(`GOTUNED_BIN ${bin} does not exist`);
     const dataDir = opts.dataDir || freshDataDir();
-    const port = await freePort();
+    const port = opts.port || await freePort();
     const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...(opts.args || [])];
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const srv = new Server(child, port, dataDir, args);

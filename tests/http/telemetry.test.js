@@ -77,7 +77,7 @@ test('JSON batch: the agent appears in the list and in detail with its CPU facts
     assert.equal(a.runtime, 'go1.22.5');
     assert.deepStrictEqual(a.cpu, {
         num_cpu: 16, affinity: 16, limit: 2.5,
-        limit_source: 'cgroup v2 /a (cpu.max=250000 100000)', parent_tighter: false,
+        limit_source: 'cgroup v2 /a (cpu.max=250000 100000)', parent_tighter: false, throttling: null,
     });
     assert.deepStrictEqual(inList.cpu, a.cpu);
     assert.equal(a.mode, 'recommend');
@@ -233,7 +233,24 @@ const invalid = [
     ['fractional local queue', batch(EXISTING, {}, [sample([0, 1.5])]), /^samples\[0\]\.local_runq(\[1\])?$/],
     ['string local queue', batch(EXISTING, {}, [sample([0, '1'])]), /^samples\[0\]\.local_runq(\[1\])?$/],
     ['empty local_runq', batch(EXISTING, {}, [{ local_runq: [] }]), /^samples\[0\]\.local_runq$/],
-    ['missing local_runq', batch(EXISTING, {}, [{ ts_ms: 1, gomaxprocs: 2 }]), 'samples[0].local_runq'],
+    ['missing local_runq and gomaxprocs', batch(EXISTING, {}, [{ ts_ms: 1, goroutines: 2 }]), 'samples[0].local_runq'],
+    ['gc_pause_us not an object', batch(EXISTING, {}, [{ gomaxprocs: 2, gc_pause_us: 5 }]), 'samples[0].gc_pause_us'],
+    ['gc_pause_us.p99 negative', batch(EXISTING, {}, [{ gomaxprocs: 2, gc_pause_us: { p99: -1 } }]), 'samples[0].gc_pause_us.p99'],
+    ['unknown gc_pause_us key', batch(EXISTING, {}, [{ gomaxprocs: 2, gc_pause_us: { p50: 1 } }]), 'samples[0].gc_pause_us.p50'],
+    ['pool without queues', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { steal_threshold: 4 } }]), 'samples[0].pool.queues'],
+    ['pool with empty queues', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { queues: [] } }]), 'samples[0].pool.queues'],
+    ['pool queue negative', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { queues: [1, -1] } }]), /^samples\[0\]\.pool\.queues(\[1\])?$/],
+    ['pool with 1025 queues', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { queues: new Array(1025).fill(0) } }]), 'samples[0].pool.queues'],
+    ['pool steal_threshold 0', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { steal_threshold: 0, queues: [1] } }]), 'samples[0].pool.steal_threshold'],
+    ['pool steal_threshold 257', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { steal_threshold: 257, queues: [1] } }]), 'samples[0].pool.steal_threshold'],
+    ['pool steal_scope unknown', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { steal_scope: 'some', queues: [1] } }]), /^samples\[0\]\.pool(\.steal_scope)?$/],
+    ['unknown pool key', batch(EXISTING, {}, [{ gomaxprocs: 2, pool: { workers: 2, queues: [1] } }]), 'samples[0].pool.workers'],
+    ['throttling not an object', batch(EXISTING, { throttling: 3 }), 'agent.throttling'],
+    ['throttling without periods', batch(EXISTING, { throttling: { throttled_periods: 1, throttled_us: 5 } }), /^agent\.throttling(\.periods)?$/],
+    ['throttling negative', batch(EXISTING, { throttling: { periods: 10, throttled_periods: 1, throttled_us: -5 } }), 'agent.throttling.throttled_us'],
+    ['throttled_periods above periods', batch(EXISTING, { throttling: { periods: 10, throttled_periods: 11, throttled_us: 5 } }), 'agent.throttling.throttled_periods'],
+    ['unknown throttling key', batch(EXISTING, { throttling: { periods: 10, throttled_periods: 1, throttled_us: 5, nr: 1 } }), 'agent.throttling.nr'],
+    ['dropped_samples negative', batch(EXISTING, { dropped_samples: -1 }), 'agent.dropped_samples'],
     ['local_runq not an array', batch(EXISTING, {}, [{ local_runq: 4 }]), 'samples[0].local_runq'],
     ['gomaxprocs a string', batch(EXISTING, {}, [{ gomaxprocs: '4', local_runq: [0, 0, 0, 0] }]), 'samples[0].gomaxprocs'],
     ['negative global_runq', batch(EXISTING, {}, [sample([0], { global_runq: -3 })]), 'samples[0].global_runq'],
@@ -244,6 +261,77 @@ const invalid = [
     ['a sample that is not an object', batch(EXISTING, {}, [sample([1]), 5]), 'samples[1]'],
     ['a new agent whose second sample is bad', batch(NEW, {}, [sample([1]), sample([-1])]), /^samples\[1\]\.local_runq(\[0\])?$/],
 ];
+
+test('runtime/metrics samples: no local_runq, with GC pause and the worker pool', async () => {
+    const body = batch('lib-1', { runtime: 'go1.19.8' }, [
+        { ts_ms: 1000, gomaxprocs: 4, goroutines: 12, sched_latency_us: { p50: 3.5, p99: 120 },
+          gc_pause_us: { p99: 310.5 },
+          pool: { steal_threshold: 3, steal_scope: 'all', queues: [5, 0, 7] } },
+        { ts_ms: 2000, gomaxprocs: 2 },
+    ]);
+    assert.strictEqual((await postTelemetry(srv, body)).accepted, 2);
+    const got = await samplesOf(srv, 'lib-1');
+    assert.equal(got.length, 2);
+    const { recv_ms: r0, ...s0 } = got[0];
+    assert.ok(r0 > 0);
+    assert.deepStrictEqual(s0, { ts_ms: 1000, gomaxprocs: 4, goroutines: 12,
+        sched_latency_us: { p50: 3.5, p99: 120 }, gc_pause_us: { p99: 310.5 },
+        pool: { queues: [5, 0, 7], steal_threshold: 3, steal_scope: 'all' } });
+    assert.strictEqual(got[1].local_runq, undefined);
+    assert.strictEqual(got[1].pool, undefined);
+    const agent = assertJson(await srv.get('/api/v1/agents/lib-1'));
+    assert.strictEqual(agent.latest.gomaxprocs, 2);
+    assert.strictEqual(agent.latest.nprocs, 0);
+    assert.strictEqual(agent.latest.local_runq_total, null);
+    // The list keeps the pool small: workers and the total queued.
+    await postTelemetry(srv, batch('lib-1', {}, [got[0]].map(({ recv_ms: _, ...x }) => x)));
+    const again = assertJson(await srv.get('/api/v1/agents/lib-1'));
+    assert.deepStrictEqual(again.latest.pool, { steal_threshold: 3, steal_scope: 'all', workers: 3, queued: 12 });
+    // The rules still answer: the quota rule needs no queues.
+    const rec = assertJson(await srv.get('/api/v1/agents/lib-1/recommendation'));
+    assert.ok(Array.isArray(rec.reasons));
+});
+
+test('throttling counters: shown with the share since the previous report; drops kept', async () => {
+    const id = 'thr-1';
+    await postTelemetry(srv, batch(id, { cpu_limit: 1.5 }));
+    let a = assertJson(await srv.get(`/api/v1/agents/${id}`));
+    assert.strictEqual(a.cpu.throttling, null);
+    assert.strictEqual(a.dropped_samples, 0);
+
+    await postTelemetry(srv, batch(id, { cpu_limit: 1.5, dropped_samples: 7,
+        throttling: { periods: 1000, throttled_periods: 100, throttled_us: 2000000 } }));
+    a = assertJson(await srv.get(`/api/v1/agents/${id}`));
+    assert.strictEqual(a.cpu.throttling.periods, 1000);
+    assert.strictEqual(a.cpu.throttling.throttled_periods, 100);
+    assert.strictEqual(a.cpu.throttling.throttled_us, 2000000);
+    assert.ok(a.cpu.throttling.reported_ms > 0);
+    assert.strictEqual(a.cpu.throttling.recent, null);
+    assert.strictEqual(a.dropped_samples, 7);
+
+    await postTelemetry(srv, batch(id, { cpu_limit: 1.5,
+        throttling: { periods: 1200, throttled_periods: 150, throttled_us: 2500000 } }));
+    a = assertJson(await srv.get(`/api/v1/agents/${id}`));
+    const r = a.cpu.throttling.recent;
+    assert.strictEqual(r.periods, 200);
+    assert.strictEqual(r.throttled_periods, 50);
+    assert.strictEqual(r.throttled_us, 500000);
+    assert.strictEqual(r.throttled_pct, 25);
+    assert.ok(r.over_ms >= 0);
+    assert.strictEqual(a.dropped_samples, 7, 'a push that does not say keeps the count');
+
+    // A push without throttling keeps the last report; counters that went
+    // backwards (a new cgroup) start over.
+    await postTelemetry(srv, batch(id, { cpu_limit: 1.5 }));
+    a = assertJson(await srv.get(`/api/v1/agents/${id}`));
+    assert.strictEqual(a.cpu.throttling.periods, 1200);
+    assert.strictEqual(a.cpu.throttling.recent.throttled_pct, 25);
+    await postTelemetry(srv, batch(id, { cpu_limit: 1.5,
+        throttling: { periods: 10, throttled_periods: 0, throttled_us: 0 } }));
+    a = assertJson(await srv.get(`/api/v1/agents/${id}`));
+    assert.strictEqual(a.cpu.throttling.periods, 10);
+    assert.strictEqual(a.cpu.throttling.recent, null);
+});
 
 test('validation: bad values → 422 invalid with the field, nothing changed', async () => {
     await postTelemetry(srv, batch(EXISTING, { cpu_limit: 3 }, [sample([1, 2], { ts_ms: 1 })]));

@@ -379,6 +379,45 @@ static void verification(void **state)
     assert_true(after.runq_per_p < 0);
 }
 
+/* Samples from the Go library have no per-P queues (nprocs 0): the steal
+ * rule's window and the run-queue figure skip them, latency still counts. */
+static void metrics_samples(void **state)
+{
+    (void)state;
+    static win w;
+    fill(&w, 40, 4, 1, 20, 0, 1);           /* 40 hot schedtrace samples ... */
+    for (size_t i = 0; i < 40; i += 2) {     /* ... every other one metrics-only */
+        w.s[i].nprocs = 0;
+        w.s[i].local_runq = NULL;
+        w.s[i].global_runq = -1;
+    }
+    tuner_policy p;
+    tuner_policy_defaults(&p);
+    p.v[TUNER_POL_STEAL_WINDOW] = 10;
+    tuner_imbalance imb;
+    tuner_reason r;
+    assert_true(tuner_steal_detect(&p, w.s, 40, &imb, &r));
+    assert_int_equal(imb.samples, 10);      /* the newest 10 with queues */
+    assert_int_equal(imb.hot_samples, 10);
+    assert_true(fabs(imb.global_mean - 1.0) < 1e-9);
+    for (size_t i = 0; i < 40; i++)         /* only metrics: nothing to judge */
+        w.s[i].nprocs = 0;
+    assert_false(tuner_steal_detect(&p, w.s, 40, &imb, &r));
+    assert_int_equal(imb.samples, 0);
+
+    tuner_figures f;
+    for (size_t i = 0; i < 10; i++)
+        w.s[i].lat_p99_us = 200;
+    tuner_window_figures(w.s, 10, &f);
+    assert_int_equal(f.n, 10);
+    assert_true(f.runq_per_p < 0);          /* no queues: unknown, not 0 */
+    assert_true(f.lat_p99_us == 200);
+    w.s[3].nprocs = 4;                      /* one schedtrace sample: its figure */
+    w.s[3].local_runq = w.q[3];
+    tuner_window_figures(w.s, 10, &f);
+    assert_true(fabs(f.runq_per_p - 5.0) < 1e-9);
+}
+
 static void unusable_input(void **state)
 {
     (void)state;
@@ -412,6 +451,7 @@ int test_rules(void)
         cmocka_unit_test(guards),
         cmocka_unit_test(override_and_cooldown),
         cmocka_unit_test(verification),
+        cmocka_unit_test(metrics_samples),
         cmocka_unit_test(unusable_input),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);

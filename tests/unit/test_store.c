@@ -130,6 +130,8 @@ static void make_facts(store_agent *a, const char *id, const char *service)
     a->cpu.limit = 2.5;
     snprintf(a->limit_source, sizeof a->limit_source, "cgroup2 /sys/fs/cgroup/app");
     a->parent_tighter = 0;
+    a->throttle.periods = -1;           /* none reported */
+    a->throttle_prev.periods = -1;
 }
 
 static void add_agent(store *s, const char *id, const char *service)
@@ -261,7 +263,7 @@ static void test_open_creates_schema(void **state)
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 0027, 0);     /* 0750, less the umask */
 
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
     char mode[16];
     raw_text(fx, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
@@ -275,7 +277,7 @@ static void test_open_creates_schema(void **state)
     /* A second open of an up-to-date file migrates nothing. */
     s = open_store(fx, NULL);
     store_close(s);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
 
     /* Bad arguments. */
     char err[128];
@@ -377,6 +379,9 @@ static void test_upsert(void **state)
     assert_int_equal(a.last_seen_ms, 1000);
     assert_int_equal(a.override.set, 0);
     assert_int_equal(a.samples_total, 0);
+    assert_int_equal(a.throttle.periods, -1);
+    assert_int_equal(a.throttle_prev.periods, -1);
+    assert_int_equal(a.dropped_samples, 0);
 
     /* The registration event. */
     collected *got = list_events(s, NULL);
@@ -393,9 +398,15 @@ static void test_upsert(void **state)
     f.parent_tighter = 1;
     f.mode = STORE_MODE_PINNED;        /* ignored */
     f.config_version = 99;             /* ignored */
+    f.throttle = (store_throttle){ 1000, 40, 123456789, 1900 };
+    f.throttle_prev = (store_throttle){ 900, 35, 100000000, 1800 };
+    f.dropped_samples = 17;
     assert_int_equal(store_agent_upsert(s, &f, 2000, &created), 0);
     assert_false(created);
     assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_memory_equal(&a.throttle, &f.throttle, sizeof a.throttle);
+    assert_memory_equal(&a.throttle_prev, &f.throttle_prev, sizeof a.throttle_prev);
+    assert_int_equal(a.dropped_samples, 17);
     assert_string_equal(a.hostname, "other-host");
     assert_int_equal(a.pid, 7);
     assert_true(a.cpu.limit == 4);
@@ -890,12 +901,29 @@ static void test_samples_persist_reload(void **state)
     x.lat_p50_us = 1.25;
     x.lat_p99_us = -1;
     assert_int_equal(store_samples_append(s, "p2", &x, 1), 0);
+    /* A runtime/metrics sample (the Go library): no per-P queues, with a
+     * GC pause and the worker pool's queues. */
+    add_agent(s, "p3", "svc");
+    int32_t pool[3] = { 5, 0, 7 };
+    make_sample(&x, runq, 0, 8, now);
+    x.gomaxprocs = 4;
+    x.gc_p99_us = 310.5;
+    x.pool_threshold = 3;
+    x.pool_scope = TUNER_SCOPE_ALL;
+    x.npool = 3;
+    x.pool_queues = pool;
+    assert_int_equal(store_samples_append(s, "p3", &x, 1), 0);
 
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 0);
     assert_int_equal(store_flush(s), 0);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 151);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 152);
+    assert_int_equal(raw_int(fx, "SELECT hex(pool_queues) = '050000000000000007000000' AND "
+                                 "length(local_runq) = 0 AND pool_threshold = 3 FROM samples "
+                                 "WHERE agent_id = 'p3'"), 1);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE pool_queues IS NULL"),
+                     151);
     assert_int_equal(raw_int(fx, "SELECT samples_total FROM agents WHERE id = 'p1'"), 150);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE goroutines IS NULL"), 150);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples WHERE goroutines IS NULL"), 151);
     assert_int_equal(raw_int(fx, "SELECT length(local_runq) FROM samples WHERE agent_id = 'p2'"),
                      8);
     assert_int_equal(raw_int(fx, "SELECT hex(local_runq) = 'FDFFFFFFFFFFFF7F' FROM samples "
@@ -926,6 +954,20 @@ static void test_samples_persist_reload(void **state)
     assert_int_equal(win[0].needspinning, 0);
     assert_true(win[0].lat_p50_us == 1.25);
     assert_true(win[0].lat_p99_us == -1);
+    assert_int_equal(win[0].npool, 0);
+    assert_int_equal(win[0].pool_threshold, -1);
+    assert_true(win[0].gc_p99_us == -1);
+    store_samples_free(win, n);
+    assert_int_equal(store_samples_window(s, "p3", 1000, &win, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(win[0].nprocs, 0);
+    assert_int_equal(win[0].gomaxprocs, 4);
+    assert_true(win[0].gc_p99_us == 310.5);
+    assert_int_equal(win[0].pool_threshold, 3);
+    assert_int_equal(win[0].pool_scope, TUNER_SCOPE_ALL);
+    assert_int_equal(win[0].npool, 3);
+    assert_int_equal(win[0].pool_queues[0], 5);
+    assert_int_equal(win[0].pool_queues[2], 7);
     store_samples_free(win, n);
     store_agent a;
     assert_int_equal(store_agent_get(s, "p1", &a), 0);
@@ -1774,7 +1816,7 @@ static void test_migrate_from_v1(void **state)
     sqlite3_close(db);
 
     store *s = open_store(fx, NULL);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
     store_agent a;
     assert_int_equal(store_agent_get(s, "old-auto", &a), 0);
     assert_int_equal(a.mode, STORE_MODE_AUTO);
@@ -1785,6 +1827,8 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(a.outdated_since_ms, 15);
     a.outdated_since_ms = 0;
     assert_no_delivery(&a);
+    assert_int_equal(a.throttle.periods, -1);       /* migration 3's defaults */
+    assert_int_equal(a.dropped_samples, 0);
     assert_int_equal(store_agent_get(s, "old-rec", &a), 0);
     assert_int_equal(a.mode, STORE_MODE_DEFAULT);
     assert_int_equal(a.override.set, 0);

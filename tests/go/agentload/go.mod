@@ -1,0 +1,3 @@
+module gotuned/tests/agentload
+
+go 1.19

@@ -48,6 +48,8 @@ typedef struct agent {
     int64_t applied_version;    /* the version the agent runs (last ACK) */
     bool stopping;              /* main is exiting: threads stop */
     bool legacy;                /* the server refused the issue 4 fields */
+    bool dropping;              /* samples were dropped since the last push
+                                   that went through: logged once */
 
     /* The newest version offered to the applier and not yet taken. */
     wire_version offer;

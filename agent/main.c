@@ -61,7 +61,6 @@ typedef struct sup {
     bool killed;
 
     bool terminating;       /* a signal told us to stop with the child */
-    uint64_t drop_logged;
 } sup;
 
 static int64_t verify_ms(const agent *a)
@@ -81,13 +80,15 @@ static void on_sample(void *ud, const tuner_sample *s)
     sup *sp = ud;
     agent *a = sp->a;
     pthread_mutex_lock(&a->mu);
+    uint64_t before = backlog_dropped(a->bl);
     backlog_add(a->bl, s);
-    uint64_t dropped = backlog_dropped(a->bl);
+    bool first_drop = backlog_dropped(a->bl) > before && !a->dropping;
+    if (first_drop)
+        a->dropping = true;
     pthread_mutex_unlock(&a->mu);
-    if (dropped > 0 && sp->drop_logged == 0)
+    if (first_drop)
         out_log("sample backlog full (%zu): dropping the oldest samples",
                 a->o.backlog);
-    sp->drop_logged = dropped;
     if (!sp->first_seen) {
         sp->first_seen = true;
         sp->first_gmp = s->gomaxprocs > 0 ? s->gomaxprocs : (int)s->nprocs;

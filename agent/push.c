@@ -87,10 +87,14 @@ static int push_once(agent *a, const cg_cpu *cpu, bool have_cpu,
         pthread_mutex_lock(&a->mu);
         backlog_release(a->bl, upto);
         *left = backlog_count(a->bl) > 0;
+        /* A drop episode ends with a push that saw no new drop. */
+        uint64_t now_dropped = backlog_dropped(a->bl);
+        bool ended = a->dropping && now_dropped == dropped;
+        if (ended)
+            a->dropping = false;
         pthread_mutex_unlock(&a->mu);
-        if (dropped > dropped_logged) {
-            out_log("%llu samples dropped so far (backlog full while the "
-                    "server was unreachable; oldest first)",
+        if (ended && dropped > dropped_logged) {
+            out_log("%llu samples dropped in all, oldest first (backlog full)",
                     (unsigned long long)dropped);
             dropped_logged = dropped;
         }

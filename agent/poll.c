@@ -39,15 +39,17 @@ void *poll_thread(void *arg)
         snprintf(url, sizeof url, "%s/api/v1/agents/%s/config?index=%lld&wait=5m",
                  a->o.server, a->o.id, (long long)index);
         http_resp r;
+        int64_t asked = agent_mono_ms();
         int rc = http_call("GET", url, NULL, 0, POLL_TIMEOUT_MS, &r, err,
                            sizeof err);
-        bool ok = false;
+        bool ok = false, same = false;
         if (rc == 0 && r.status == 200) {
             wire_version v;
             if (wire_version_parse(r.body, r.len, &v, err, sizeof err) == 0) {
                 ok = true;
                 int64_t got = v.version;
-                if (got != index)
+                same = got == index;
+                if (!same)
                     agent_offer(a, &v, true);
                 else
                     wire_version_cleanup(&v);
@@ -66,6 +68,10 @@ void *poll_thread(void *arg)
             bool stop = a->stopping;
             pthread_mutex_unlock(&a->mu);
             if (stop)
+                break;
+            /* A server that does not hold the request must not make this
+             * a busy loop. */
+            if (same && agent_mono_ms() - asked < 1000 && !nap(a, 1000))
                 break;
             continue;
         }

@@ -16,14 +16,17 @@ LISTEN  ?= 127.0.0.1:8080
 DATA_DIR ?= ./var
 
 PKGS     := libmicrohttpd jansson sqlite3 libcgroup
+# gotuned-agent links only what it uses: no libmicrohttpd or SQLite.
+AGENT_PKGS := jansson libcgroup libcurl
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wconversion
 ifeq ($(CI),true)
 WARN     += -Werror
 endif
 ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I$(O) $(CPPFLAGS)
-ALL_CFLAGS   = $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS   = $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
 LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+AGENT_LIBS   = $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lpthread -lm
 TEST_LIBS    = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Node's test runner; the suites run one file at a time (each starts its own
@@ -41,12 +44,16 @@ endif
 LIB_SRC  := $(wildcard tuner/*.c store/*.c api/*.c cgroup/*.c) \
             $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/web_assets.o
+# The agent's modules (all but main.c) also go into the unit tests.
+AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT_OBJ := $(AGENT_SRC:%.c=$(O)/%.o)
+AGENT_DEPS := $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c cgroup/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all run test unit gotest http e2e asan bench deps install clean
-all: $(O)/gotuned $(O)/unit-tests
+.PHONY: all agent run test unit gotest http e2e asan bench deps install clean
+all: $(O)/gotuned $(O)/gotuned-agent $(O)/unit-tests
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,8 +71,13 @@ $(O)/web_assets.o: $(O)/web_assets.c
 $(O)/gotuned: $(LIB_OBJ) $(O)/server/main.o
 	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
-	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+agent: $(O)/gotuned-agent
+$(O)/gotuned-agent: $(AGENT_OBJ) $(O)/agent/main.o $(AGENT_DEPS)
+	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
+
+$(O)/unit-tests: $(LIB_OBJ) $(AGENT_OBJ) $(UNIT_OBJ)
+	$(QLD)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) \
+	    $(shell pkg-config --libs libcurl 2>/dev/null) $(TEST_LIBS)
 
 deps:
 	@scripts/deps.sh
@@ -95,13 +107,14 @@ gotest:
 http: $(O)/gotuned
 	GOTUNED_BIN=$(abspath $(O)/gotuned) $(NODE_TEST) tests/http/ 2>&1
 
-e2e: $(O)/gotuned
-	GOTUNED_BIN=$(abspath $(O)/gotuned) $(NODE_TEST) tests/e2e/ 2>&1
+e2e: $(O)/gotuned $(O)/gotuned-agent
+	GOTUNED_BIN=$(abspath $(O)/gotuned) GOTUNED_AGENT_BIN=$(abspath $(O)/gotuned-agent) \
+	    $(NODE_TEST) tests/e2e/ 2>&1
 
 asan:
 	@$(MAKE) --no-print-directory O=build-asan \
 	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
-	    LDFLAGS='-fsanitize=address,undefined' unit http
+	    LDFLAGS='-fsanitize=address,undefined' agent unit http
 
 # Benchmarks print figures and never pass or fail on a time, so `make test`
 # does not run them. Each script in BENCH_SCRIPTS starts its own server and
@@ -120,9 +133,10 @@ bench: deps
 	    O=$(O) GOTUNED_BIN=$(abspath $(O)/gotuned) $$s || rc=1; \
 	done; exit $$rc
 
-install: $(O)/gotuned
+install: $(O)/gotuned $(O)/gotuned-agent
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(O)/gotuned $(DESTDIR)$(PREFIX)/bin/gotuned
+	install -m 0755 $(O)/gotuned-agent $(DESTDIR)$(PREFIX)/bin/gotuned-agent
 
 clean:
 	rm -rf build build-asan

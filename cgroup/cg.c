@@ -167,6 +167,55 @@ int cg_v1_cpus(long long quota_us, long long period_us, double *cpus)
     return 0;
 }
 
+/* cpu.stat: "key value" per line. Values are unsigned decimals; a key we
+ * do not need is skipped whatever its value. */
+int cg_parse_cpu_stat(const char *text, int version, cg_throttle *out)
+{
+    if (!text || !out || (version != 1 && version != 2))
+        return -EINVAL;
+    const char *time_key = version == 1 ? "throttled_time" : "throttled_usec";
+    unsigned long long periods = 0, throttled = 0, t = 0;
+    unsigned seen = 0;
+    const char *line = text;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        const char *end = eol ? eol : line + strlen(line);
+        const char *sp = memchr(line, ' ', (size_t)(end - line));
+        if (sp) {
+            size_t klen = (size_t)(sp - line);
+            const char *v = sp + 1;
+            size_t vlen = (size_t)(end - v);
+            while (vlen > 0 && is_space(v[vlen - 1]))
+                vlen--;
+            unsigned long long *dst = NULL;
+            unsigned bit = 0;
+            if (klen == 10 && memcmp(line, "nr_periods", 10) == 0) {
+                dst = &periods;
+                bit = 1;
+            } else if (klen == 12 && memcmp(line, "nr_throttled", 12) == 0) {
+                dst = &throttled;
+                bit = 2;
+            } else if (klen == strlen(time_key) &&
+                       memcmp(line, time_key, klen) == 0) {
+                dst = &t;
+                bit = 4;
+            }
+            if (dst) {
+                if ((seen & bit) || parse_digits(v, vlen, dst) < 0)
+                    return -EINVAL;
+                seen |= bit;
+            }
+        }
+        line = eol ? eol + 1 : end;
+    }
+    if (seen != 7)
+        return -ENOENT;
+    out->periods = periods;
+    out->throttled_periods = throttled;
+    out->throttled_us = version == 1 ? t / 1000 : t;
+    return 0;
+}
+
 /* True when the comma-separated list [list, list+n) contains name. */
 static bool list_has(const char *list, size_t n, const char *name)
 {
@@ -306,6 +355,8 @@ typedef struct level {
     bool limited;
     double cpus;
     char desc[112]; /* the raw values, for cg_cpu.source */
+    bool have_stat; /* cpu.stat held the throttling counters */
+    cg_throttle stat;
 } level;
 
 /* Reads the limit of one cgroup directory (a normalized path relative to
@@ -359,11 +410,18 @@ static int walk_levels(int version, const char *path, const char *shown_root,
 
     bool have = false, winner_is_leaf = false, is_leaf = true;
     double best = 0, leaf_limit = 0;
+    /* The counters of the winning level, or of the leaf while none won. */
+    bool have_stat = false;
+    cg_throttle stat = { 0 };
     for (;;) {
         level lv = { .limited = false };
         rc = read_level(ctx, dir, is_leaf, &lv, err, errlen);
         if (rc < 0)
             return rc;
+        if (is_leaf) {
+            have_stat = lv.have_stat;
+            stat = lv.stat;
+        }
         if (lv.limited) {
             assert(lv.cpus > 0);
             if (is_leaf)
@@ -373,6 +431,8 @@ static int walk_levels(int version, const char *path, const char *shown_root,
                 have = true;
                 best = lv.cpus;
                 winner_is_leaf = is_leaf;
+                have_stat = lv.have_stat;
+                stat = lv.stat;
                 format_source(out->source, sizeof out->source, version,
                               shown_root, dir, lv.desc);
             }
@@ -387,6 +447,8 @@ static int walk_levels(int version, const char *path, const char *shown_root,
     out->limit = have ? best : 0;
     out->leaf_limit = leaf_limit;
     out->parent_tighter = have && !winner_is_leaf;
+    out->have_throttling = have_stat;
+    out->throttling = have_stat ? stat : (cg_throttle){ 0 };
     if (!have)
         snprintf(out->source, sizeof out->source, "none");
     return 0;
@@ -456,6 +518,15 @@ static int read_level_files(void *ctx, const char *dir, bool is_leaf,
             return fail(err, errlen, -ENOENT, "cgroup %s not found under %s",
                         dir, fc->root);
     }
+
+    /* The counters are best effort: a missing or odd cpu.stat leaves
+     * have_stat false and never fails the probe. */
+    char stat_path[PATH_MAX];
+    int sn = snprintf(stat_path, sizeof stat_path, "%s%s/cpu.stat", fc->root,
+                      strcmp(dir, "/") == 0 ? "" : dir);
+    if (sn > 0 && (size_t)sn < sizeof stat_path &&
+        read_small_file(stat_path, buf, sizeof buf) == 0)
+        out->have_stat = cg_parse_cpu_stat(buf, fc->version, &out->stat) == 0;
 
     if (fc->version == 2) {
         rc = read_control(fc, dir, "cpu.max", buf, sizeof buf, err, errlen);
@@ -631,6 +702,12 @@ static int read_level_libcgroup(void *ctx, const char *dir, bool is_leaf,
                   dir);
         goto out;
     }
+    /* cgroup_get_cgroup read cpu.stat whole; best effort, as in the file
+     * reader. */
+    char *stat = NULL;
+    if (cgroup_get_value_string(c, "cpu.stat", &stat) == 0 && stat)
+        out->have_stat = cg_parse_cpu_stat(stat, 1, &out->stat) == 0;
+    free(stat);
     ecg = cgroup_get_value_int64(c, "cpu.cfs_quota_us", &quota);
     if (ecg && ecg != ECGROUPVALUENOTEXIST) {
         rc = lib_fail(err, errlen, ecg, "cpu.cfs_quota_us of", dir);

@@ -12,8 +12,13 @@
  *     stand in for /sys/fs/cgroup in tests (v1 and v2 layouts).
  * The parsers of the two file formats are pure and exposed for tests.
  *
+ * With the limit comes the throttling counters of cpu.stat, read from the
+ * cgroup whose limit won (the one `source` names), or from the leaf when
+ * nothing is limited: that is the group whose quota the process runs into.
+ *
  * Errors: 0 or a negative errno-style code with a message in err.
- * "No limit anywhere" is success with limit 0.
+ * "No limit anywhere" is success with limit 0. A cpu.stat that is missing
+ * or unreadable is not an error: have_throttling stays false.
  */
 #ifndef GOTUNED_CG_H
 #define GOTUNED_CG_H
@@ -21,6 +26,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* Cumulative CFS bandwidth counters from one cgroup's cpu.stat. */
+typedef struct cg_throttle {
+    unsigned long long periods;           /* nr_periods */
+    unsigned long long throttled_periods; /* nr_throttled */
+    unsigned long long throttled_us;      /* v2 throttled_usec; v1
+                                             throttled_time (ns) / 1000 */
+} cg_throttle;
 
 typedef struct cg_cpu {
     double limit;           /* tightest limit in CPUs; 0 = unlimited */
@@ -31,6 +44,9 @@ typedef struct cg_cpu {
                                (cpu.max=...)" or "none" */
     int num_cpu;            /* online logical CPUs */
     int affinity;           /* CPUs in the affinity mask; num_cpu when unknown */
+    bool have_throttling;   /* cpu.stat of the limiting (or leaf) group was
+                               read and held all three counters */
+    cg_throttle throttling;
 } cg_cpu;
 
 /* Probes a live process (pid 0 = this process). */
@@ -48,6 +64,13 @@ int cg_probe_files(int version, const char *root, const char *path,
  * with the default period, extra tokens tolerated). *cpus = 0 for "max".
  * -EINVAL on garbage or a zero period. */
 int cg_parse_cpu_max(const char *text, double *cpus);
+
+/* Parses a cpu.stat text ("key value" lines). version 1 wants nr_periods,
+ * nr_throttled and throttled_time (ns, converted to us); version 2 wants
+ * nr_periods, nr_throttled and throttled_usec. Other keys are ignored.
+ * -ENOENT when one of the three is missing (a v2 group without the cpu
+ * controller has only usage counters), -EINVAL on a malformed value. */
+int cg_parse_cpu_stat(const char *text, int version, cg_throttle *out);
 
 /* v1: quota/period in microseconds; quota < 0 means unlimited (*cpus = 0).
  * -EINVAL for a period <= 0. */

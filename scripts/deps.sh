@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   gcc make pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcgroup-dev libcmocka-dev
+  libcurl4-gnutls-dev
   golang-go nodejs curl
 )
 

@@ -1435,6 +1435,12 @@ void st_parser_finish(st_parser *p, const st_sink *sink)
     pending_clear(p);
 }
 
+bool st_parser_holding(const st_parser *p)
+{
+    assert(p);
+    return p->pkind != PK_NONE;
+}
+
 void st_parse_buffer(const char *buf, size_t len, const st_sink *sink)
 {
     st_parser *p = st_parser_new();

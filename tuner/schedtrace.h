@@ -27,6 +27,7 @@
 #ifndef GOTUNED_SCHEDTRACE_H
 #define GOTUNED_SCHEDTRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "tuner/tuner.h"
 
@@ -65,6 +66,13 @@ void st_parser_line(st_parser *p, const char *text, size_t len, const st_sink *s
 /* End of input: a pending block is emitted if complete, a pending cut line
  * is rejected ("truncated"). The parser can then be reused. */
 void st_parser_finish(st_parser *p, const st_sink *sink);
+
+/* True while the parser holds a split SCHED or detail line that the next
+ * line may continue (a scheddetail block alone does not count: application
+ * lines pass through it). A caller that must let text out before its line
+ * ends (gotuned-agent's stalled partial lines) asks this, so that it never
+ * puts bytes ahead of a held line that comes out later. */
+bool st_parser_holding(const st_parser *p);
 
 /* Convenience: splits buf at '\n' (a last line without '\n' counts as a
  * line), feeds every line and finishes. */

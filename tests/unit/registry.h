@@ -22,7 +22,8 @@
     X(store)           \
     X(cg)              \
     X(decode)          \
-    X(wait)
+    X(wait)            \
+    X(agent)
 
 #define X(name) int test_##name(void);
 UNIT_GROUPS(X)

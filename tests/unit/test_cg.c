@@ -121,6 +121,54 @@ static void test_v1_cpus(void **state)
     assert_int_equal(cg_v1_cpus(100000, 100000, NULL), -EINVAL);
 }
 
+/* ---- cg_parse_cpu_stat ------------------------------------------------- */
+
+static void test_cpu_stat(void **state)
+{
+    (void)state;
+    cg_throttle t;
+    assert_int_equal(cg_parse_cpu_stat("nr_periods 10\nnr_throttled 2\n"
+                                       "throttled_time 3999\nnr_bursts 0\n"
+                                       "burst_time 0\n", 1, &t), 0);
+    assert_true(t.periods == 10 && t.throttled_periods == 2);
+    assert_true(t.throttled_us == 3); /* ns, rounded down to us */
+    assert_int_equal(cg_parse_cpu_stat("usage_usec 1\nuser_usec 1\n"
+                                       "system_usec 0\nnr_periods 5\n"
+                                       "nr_throttled 1\nthrottled_usec 70",
+                                       2, &t), 0);
+    assert_true(t.periods == 5 && t.throttled_periods == 1 &&
+                t.throttled_us == 70);
+    /* Order does not matter; unknown keys with any value are skipped. */
+    assert_int_equal(cg_parse_cpu_stat("throttled_usec 1\nweird x y\n"
+                                       "nr_throttled 2\nnr_periods 3\n",
+                                       2, &t), 0);
+    assert_true(t.periods == 3 && t.throttled_periods == 2 &&
+                t.throttled_us == 1);
+
+    cg_throttle keep = { 1, 2, 3 };
+    t = keep;
+    /* v2 names in a v1 file and the other way round: a key is missing. */
+    assert_int_equal(cg_parse_cpu_stat("nr_periods 1\nnr_throttled 1\n"
+                                       "throttled_usec 1\n", 1, &t), -ENOENT);
+    assert_int_equal(cg_parse_cpu_stat("nr_periods 1\nnr_throttled 1\n"
+                                       "throttled_time 1\n", 2, &t), -ENOENT);
+    assert_int_equal(cg_parse_cpu_stat("usage_usec 1\n", 2, &t), -ENOENT);
+    assert_int_equal(cg_parse_cpu_stat("", 2, &t), -ENOENT);
+    assert_int_equal(cg_parse_cpu_stat("nr_periods -1\nnr_throttled 1\n"
+                                       "throttled_usec 1\n", 2, &t), -EINVAL);
+    assert_int_equal(cg_parse_cpu_stat("nr_periods 1\nnr_throttled 1\n"
+                                       "throttled_usec 1x\n", 2, &t), -EINVAL);
+    assert_int_equal(cg_parse_cpu_stat("nr_periods 1\nnr_periods 2\n"
+                                       "nr_throttled 1\nthrottled_usec 1\n",
+                                       2, &t), -EINVAL);
+    assert_int_equal(cg_parse_cpu_stat("nr_periods\nnr_throttled 1\n"
+                                       "throttled_usec 1\n", 2, &t), -ENOENT);
+    assert_memory_equal(&t, &keep, sizeof t); /* untouched on error */
+    assert_int_equal(cg_parse_cpu_stat(NULL, 2, &t), -EINVAL);
+    assert_int_equal(cg_parse_cpu_stat("x", 3, &t), -EINVAL);
+    assert_int_equal(cg_parse_cpu_stat("x", 2, NULL), -EINVAL);
+}
+
 /* ---- cg_parse_proc_cgroup ---------------------------------------------- */
 
 /* /proc/self/cgroup on a hybrid host like the CI machine. */
@@ -227,11 +275,13 @@ typedef struct fixture_case {
     double limit, leaf_limit;
     int parent_tighter;
     char source[256];
+    int throttling;        /* -1 not checked, 0 "none", 1 the three values */
+    unsigned long long periods, throttled, throttled_us;
     unsigned seen;         /* bit per key, to catch incomplete expect files */
 } fixture_case;
 
 enum { K_VERSION = 1, K_PATH = 2, K_ERROR = 4, K_LIMIT = 8, K_LEAF = 16,
-       K_PT = 32, K_SOURCE = 64 };
+       K_PT = 32, K_SOURCE = 64, K_THROTTLING = 128 };
 
 static int errno_by_name(const char *name)
 {
@@ -259,6 +309,7 @@ static int copy_value(char *dst, size_t cap, const char *v)
 static const char *parse_expect(char *text, fixture_case *fc)
 {
     memset(fc, 0, sizeof *fc);
+    fc->throttling = -1;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
@@ -294,6 +345,16 @@ static const char *parse_expect(char *text, fixture_case *fc)
             if (copy_value(fc->source, sizeof fc->source, v) < 0)
                 return "source too long";
             fc->seen |= K_SOURCE;
+        } else if (strcmp(k, "throttling") == 0) {
+            if (strcmp(v, "none") == 0) {
+                fc->throttling = 0;
+            } else if (sscanf(v, "%llu %llu %llu", &fc->periods,
+                              &fc->throttled, &fc->throttled_us) == 3) {
+                fc->throttling = 1;
+            } else {
+                return "throttling is \"none\" or three counters";
+            }
+            fc->seen |= K_THROTTLING;
         } else {
             return "unknown key";
         }
@@ -371,6 +432,21 @@ static int run_fixture(const char *name)
                     (int)strlen(name), "", fc.source);
         failed = 1;
     }
+    if (fc.throttling == 0 && got.have_throttling) {
+        print_error("%s: throttling read, want none\n", name);
+        failed = 1;
+    }
+    if (fc.throttling == 1 &&
+        (!got.have_throttling || got.throttling.periods != fc.periods ||
+         got.throttling.throttled_periods != fc.throttled ||
+         got.throttling.throttled_us != fc.throttled_us)) {
+        print_error("%s: throttling %d %llu %llu %llu, want %llu %llu %llu\n",
+                    name, (int)got.have_throttling, got.throttling.periods,
+                    got.throttling.throttled_periods,
+                    got.throttling.throttled_us, fc.periods, fc.throttled,
+                    fc.throttled_us);
+        failed = 1;
+    }
     if (got.num_cpu != 7 || got.affinity != 3) {
         print_error("%s: num_cpu/affinity not copied\n", name);
         failed = 1;
@@ -416,8 +492,8 @@ static void test_fixtures(void **state)
         failed += run_fixture(names[i]);
         free(names[i]);
     }
-    /* The folder ships with 27 cases: fewer means data went missing. */
-    if (n < 27)
+    /* The folder ships with 32 cases: fewer means data went missing. */
+    if (n < 32)
         fail_msg("only %zu fixture cases under %s", n, top);
     if (failed)
         fail_msg("%d of %zu fixture cases failed", failed, n);
@@ -623,6 +699,11 @@ static void test_probe_self(void **state)
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(self.num_cpu, online);
+    /* Every kernel with CFS bandwidth control has the three counters in the
+     * cpu controller's cpu.stat (this host: v1 through libcgroup). */
+    if (self.have_throttling)
+        assert_true(self.throttling.throttled_periods <=
+                    self.throttling.periods);
 
     rc = cg_probe_pid(getpid(), &bypid, err, sizeof err);
     if (rc != 0)
@@ -656,6 +737,7 @@ int test_cg(void)
         cmocka_unit_test(test_cpu_max_garbage),
         cmocka_unit_test(test_cpu_max_zero),
         cmocka_unit_test(test_v1_cpus),
+        cmocka_unit_test(test_cpu_stat),
         cmocka_unit_test(test_proc_cgroup_hybrid),
         cmocka_unit_test(test_proc_cgroup_comounted),
         cmocka_unit_test(test_proc_cgroup_v2),

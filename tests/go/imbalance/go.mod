@@ -1,0 +1,3 @@
+module gotuned.test/imbalance
+
+go 1.19

@@ -1,8 +1,9 @@
 'use strict';
 /*
  * End to end, rule 3 (neighbor_steal) on a real Go program: tests/go/imbalance
- * run with GODEBUG=schedtrace, its stderr pushed as text/plain to the real
- * server while it runs.
+ * runs under the gotuned-agent sidecar (--apply none), which takes the
+ * runtime's GODEBUG=schedtrace lines out of its stderr and pushes them, with
+ * the CPU facts it reads itself, to the real server.
  *
  *   -mode imbalanced: long non-yielding loops beside many short tasks that all
  *     queue on one P; that P's local queue stays at 16..48 while its
@@ -15,48 +16,33 @@
  *
  * Both run at GOMAXPROCS=2 (<= the CPUs of the CI host and ceil of the 1.5-CPU
  * quota), so the reason is the plain one, not "the GOMAXPROCS change comes
- * first". When run as root on a host with a cgroup v1 cpu controller, both are
- * repeated inside a group with cpu.cfs_quota_us=150000 / period 100000; the
- * group is removed afterwards.
- *
- * Rules kept here: every wait is bounded; the only processes signalled are the
- * ones spawned here, by their own handle, before they are reaped.
+ * first"; and both again inside a cgroup v1 group with a 1.5-CPU quota (root
+ * and a v1 cpu controller are required: see tests/e2e/lib.js).
  */
 const assert = require('node:assert');
-const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
-const path = require('node:path');
 const { after, before, test } = require('node:test');
 
-const { startServer, sleep } = require('../http/lib.js');
+const { startServer } = require('../http/lib.js');
+const { run, goBuild, cgroupSetup, makeGroup, setQuota, runInGroup, cleanup } = require('./lib');
 
-const PROG_DIR = path.join(__dirname, '..', 'go', 'imbalance');
+const AGENT = process.env.GOTUNED_AGENT_BIN;
 const SERVICE = 'steal-e2e';
 const POLICY = { window: 20, threshold: 8, persistence: 0.5 };
 const NEEDED = Math.ceil(POLICY.persistence * POLICY.window);
 const PROCS = 2;
-const SCHEDTRACE_MS = 100;
-const RUN_MS = 3000;               // ~29 SCHED lines, the window is the last 20
-const RUN_TIMEOUT_MS = 15000;      // SIGKILL if the program has not exited by then
-const PUSH_EVERY_MS = 700;
+const RUN_MS = 3000;               // ~29 SCHED lines at 100 ms, the window is the last 20
+const RUN_TIMEOUT_MS = 20000;      // the agent and program are stopped if still running then
 const QUOTA_US = 150000;
-const PERIOD_US = 100000;
 
 let bin;
 let srv;
-let dir;
-let cgroupDir = null;              // made by the cgroup tests, removed in after()
+let group = null;                  // the 1.5-CPU group, made by the first test that needs it
 
 before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gotuned-steal-'));
-    bin = path.join(dir, 'imbalance');
-    execFileSync('go', ['build', '-o', bin, '.'], {
-        cwd: PROG_DIR,
-        env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOCACHE: path.join(dir, 'cache'),
-               GOPATH: path.join(dir, 'gopath') },
-        stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    assert.ok(AGENT && fs.existsSync(AGENT), 'GOTUNED_AGENT_BIN must name the gotuned-agent binary (make e2e sets it)');
+    bin = goBuild('imbalance');
     srv = await startServer();
     const res = await srv.put(`/api/v1/services/${SERVICE}/policy`, { neighbor_steal: POLICY });
     assert.strictEqual(res.status, 200, res.text);
@@ -65,109 +51,25 @@ before(async () => {
 after(async () => {
     if (srv)
         await srv.stop();
-    if (cgroupDir) {
-        // The programs have exited (runProgram waits for that); the kernel may
-        // take a moment to empty the group.
-        for (let i = 0; i < 50; i++) {
-            try {
-                fs.rmdirSync(cgroupDir);
-                break;
-            } catch (e) {
-                if (e.code === 'ENOENT')
-                    break;
-                await sleep(50);
-            }
-        }
-    }
-    if (dir)
-        fs.rmSync(dir, { recursive: true, force: true });
+    await cleanup();
 });
 
 /*
- * Runs the workload to completion (it stops by itself after RUN_MS) and calls
- * onStderr with each piece of its stderr as it comes. opts.cgroup: a cgroup v1
- * directory to start it in. Resolves with the whole stderr.
- *
- * This is the one place that knows how the program is run; running it under
- * the sidecar agent instead replaces this function.
+ * Runs the workload under the sidecar until it stops by itself (after
+ * RUN_MS); the agent pushes what it read before it exits with the program's
+ * status. opts.group: a cgroup to start both in.
  */
-function runProgram(mode, opts = {}) {
-    const args = ['-mode', mode, '-duration', `${RUN_MS}ms`];
-    const env = { ...process.env, GOMAXPROCS: String(PROCS), GODEBUG: `schedtrace=${SCHEDTRACE_MS}` };
-    let cmd = bin;
-    let argv = args;
-    if (opts.cgroup) {
-        // Join the group first, then exec: the Go runtime starts inside it.
-        cmd = '/bin/sh';
-        argv = ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'sh', opts.cgroup, bin, ...args];
-    }
-    return new Promise((resolve, reject) => {
-        const child = spawn(cmd, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-        const parts = [];
-        child.stderr.on('data', (d) => {
-            parts.push(d);
-            if (opts.onStderr)
-                opts.onStderr(d.toString('utf8'));
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-        child.on('error', (e) => { clearTimeout(timer); reject(e); });
-        child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            if (code !== 0)
-                reject(new Error(`imbalance -mode ${mode} exited with ${code ?? signal}:\n` +
-                                 Buffer.concat(parts).toString('utf8').slice(-2000)));
-            else
-                resolve(Buffer.concat(parts).toString('utf8'));
-        });
-    });
-}
-
-/*
- * Pushes text/plain telemetry as it arrives: whole lines only (a SCHED line
- * is never cut between two pushes), at most one request in flight, one every
- * PUSH_EVERY_MS, and the rest on finish().
- */
-function pusher(agent, query) {
-    let buf = '';
-    let chain = Promise.resolve();
-    let failed = null;             // the first push that went wrong, thrown by finish()
-    let last = 0;
-    const results = [];
-    const post = (text) => {
-        chain = chain.then(async () => {
-            if (failed)
-                return;
-            try {
-                const res = await srv.req('POST', `/api/v1/telemetry?agent=${agent}&service=${SERVICE}&${query}`, {
-                    body: text, headers: { 'Content-Type': 'text/plain' },
-                });
-                assert.strictEqual(res.status, 200, res.text);
-                results.push(res.json);
-            } catch (e) {
-                failed = e;
-            }
-        });
-    };
-    return {
-        write(chunk) {
-            buf += chunk;
-            const cut = buf.lastIndexOf('\n');
-            if (cut < 0 || Date.now() - last < PUSH_EVERY_MS)
-                return;
-            post(buf.slice(0, cut + 1));
-            buf = buf.slice(cut + 1);
-            last = Date.now();
-        },
-        async finish() {
-            if (buf.length)
-                post(buf);
-            buf = '';
-            await chain;
-            if (failed)
-                throw failed;
-            return results;
-        },
-    };
+async function runProgram(agentId, mode, opts = {}) {
+    const args = ['--server', srv.base, '--service', SERVICE, '--id', agentId, '--apply', 'none',
+                  '--interval', '1', '--schedtrace', '100', '--',
+                  bin, '-mode', mode, '-duration', `${RUN_MS}ms`];
+    const env = { ...process.env, GOMAXPROCS: String(PROCS) };
+    const p = opts.group ? runInGroup(opts.group, AGENT, args, { env }) : run(AGENT, args, { env });
+    const timer = setTimeout(() => p.stop('SIGTERM'), RUN_TIMEOUT_MS);
+    const { code, signal } = await p.exited;
+    clearTimeout(timer);
+    assert.strictEqual(code, 0, `the agent running imbalance -mode ${mode} exited with ${code ?? signal}:\n` +
+                       p.err().toString('utf8').slice(-2000));
 }
 
 /* Indices i with q[i] >= threshold while q[i-1] or q[i+1] (wrapping) is 0. */
@@ -182,30 +84,13 @@ function hotPs(q, threshold) {
     return out;
 }
 
-const SCHED = /^SCHED (\d+)ms: gomaxprocs=(\d+) .*\[([\d ]*)\]$/;
-
-/* Per-P queues of the SCHED lines in the raw text, read independently. */
-function rawQueues(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        const m = SCHED.exec(line);
-        if (m && m[3].trim().length)
-            out.push(m[3].trim().split(/ +/).map(Number));
-    }
-    return out;
-}
-
-/* Runs one workload, pushing as it goes; returns what the test checks. */
+/* Runs one workload under the agent; returns what the test checks. */
 async function runAndPush(agent, mode, opts = {}) {
-    const q = `num_cpu=${os.cpus().length}` + (opts.cpuLimit ? `&cpu_limit=${opts.cpuLimit}` : '');
-    const push = pusher(agent, q);
-    const text = await runProgram(mode, { cgroup: opts.cgroup, onStderr: (c) => push.write(c) });
-    const pushed = await push.finish();
-    assert.ok(pushed.length >= 2, `pushed in ${pushed.length} request(s), expected several while it ran`);
-    const accepted = pushed.reduce((s, r) => s + r.accepted, 0);
-    assert.ok(accepted >= POLICY.window, `only ${accepted} samples accepted (need ${POLICY.window}); ` +
-        `stderr tail:\n${text.slice(-1500)}`);
-
+    await runProgram(agent, mode, opts);
+    const a = await srv.get(`/api/v1/agents/${agent}`);
+    assert.strictEqual(a.status, 200, a.text);
+    assert.ok(a.json.samples_total >= POLICY.window, `only ${a.json.samples_total} samples arrived ` +
+        `(need ${POLICY.window})`);
     const rec = await srv.get(`/api/v1/agents/${agent}/recommendation`);
     assert.strictEqual(rec.status, 200, rec.text);
     const got = await srv.get(`/api/v1/agents/${agent}/samples?limit=${POLICY.window}`);
@@ -214,7 +99,7 @@ async function runAndPush(agent, mode, opts = {}) {
     assert.strictEqual(samples.length, POLICY.window);
     const hotBySample = samples.map((s) => hotPs(s.local_runq, POLICY.threshold));
     return {
-        text, rec: rec.json, samples, hotBySample, pushes: pushed.length, accepted,
+        rec: rec.json, samples, hotBySample, accepted: a.json.samples_total, agent: a.json,
         hotSamples: hotBySample.filter((h) => h.length).length,
         hotSet: [...new Set(hotBySample.flat())].sort((a, b) => a - b),
         steal: rec.json.reasons.filter((r) => r.rule === 'neighbor_steal'),
@@ -229,7 +114,7 @@ function show(r) {
 /* What a passing run saw, for the log. */
 function note(t, r) {
     const last = r.samples.slice(-5).map((s) => JSON.stringify(s.local_runq)).join(' ');
-    t.diagnostic(`${r.accepted} samples in ${r.pushes} pushes; hot ${r.hotSamples}/${POLICY.window}; ` +
+    t.diagnostic(`${r.accepted} samples; hot ${r.hotSamples}/${POLICY.window}; ` +
                  `last queues ${last}`);
     for (const x of r.steal)
         t.diagnostic(`neighbor_steal: ${x.text} hot_ps=${JSON.stringify(x.hot_ps)}`);
@@ -259,10 +144,6 @@ function checkImbalanced(r, quotaProcs) {
     } else {
         assert.match(reason.text, /GOMAXPROCS change comes first/, reason.text);
     }
-    // Every named P was also hot in the raw stderr the program wrote.
-    const rawHot = new Set(rawQueues(r.text).flatMap((qs) => hotPs(qs, POLICY.threshold)));
-    for (const p of named)
-        assert.ok(rawHot.has(p), `P${p} named but never hot in the raw SCHED lines`);
 }
 
 function checkBalanced(r) {
@@ -295,54 +176,26 @@ test('balanced workload: neighbor_steal does not fire', async (t) => {
     checkBalanced(r);
 });
 
-/* The cgroup v1 cpu controller's mount point, or null. */
-function cpuMount() {
-    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-        const sep = line.indexOf(' - ');
-        if (sep < 0)
-            continue;
-        const left = line.slice(0, sep).split(' ');
-        const right = line.slice(sep + 3).split(' ');
-        if (right[0] === 'cgroup' && (right[2] || '').split(',').includes('cpu'))
-            return left[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+/* The 1.5-CPU group, made once. */
+function quotaGroup() {
+    if (!group) {
+        cgroupSetup('tests/e2e/steal.test.js');
+        group = `gotuned-steal-${process.pid}`;
+        makeGroup(group);
+        setQuota(group, QUOTA_US);
     }
-    return null;
-}
-
-function quotaGroup(t) {
-    if (cgroupDir)
-        return cgroupDir;
-    if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-        t.skip('not root: cannot create a cgroup');
-        return null;
-    }
-    const mnt = cpuMount();
-    if (!mnt) {
-        t.skip('no cgroup v1 cpu controller');
-        return null;
-    }
-    const d = path.join(mnt, `gotuned-steal-${process.pid}`);
-    fs.mkdirSync(d);
-    cgroupDir = d;
-    fs.writeFileSync(path.join(d, 'cpu.cfs_period_us'), String(PERIOD_US));
-    fs.writeFileSync(path.join(d, 'cpu.cfs_quota_us'), String(QUOTA_US));
-    return d;
+    return group;
 }
 
 test('imbalanced workload in a 1.5-CPU cgroup: neighbor_steal fires and names the hot Ps', async (t) => {
-    const cg = quotaGroup(t);
-    if (!cg)
-        return;
-    const r = await runAndPush('steal-imb-cg', 'imbalanced', { cgroup: cg, cpuLimit: 1.5 });
+    const r = await runAndPush('steal-imb-cg', 'imbalanced', { group: quotaGroup() });
     note(t, r);
+    assert.ok(Math.abs(r.agent.cpu.limit - 1.5) < 1e-9, `the agent read the quota: ${JSON.stringify(r.agent.cpu)}`);
     checkImbalanced(r, quotaProcs(1.5));
 });
 
 test('balanced workload in a 1.5-CPU cgroup: neighbor_steal does not fire', async (t) => {
-    const cg = quotaGroup(t);
-    if (!cg)
-        return;
-    const r = await runAndPush('steal-bal-cg', 'balanced', { cgroup: cg, cpuLimit: 1.5 });
+    const r = await runAndPush('steal-bal-cg', 'balanced', { group: quotaGroup() });
     note(t, r);
     checkBalanced(r);
 });

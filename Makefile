@@ -121,7 +121,7 @@ asan:
 # stops it again; a new scenario adds its script (and its client, if it has
 # one, to BENCH_BINS). Every script runs even when one fails.
 BENCH_BINS    := $(O)/bench/waiters
-BENCH_SCRIPTS := bench/waiters.sh
+BENCH_SCRIPTS := bench/waiters.sh bench/agent.sh
 
 # Benchmark clients use nothing beyond libc.
 $(BENCH_BINS): $(O)/bench/%: $(O)/bench/%.o

@@ -16,10 +16,11 @@
 # defaults a real deployment runs with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+me=waiters.sh
 
 O=${O:-build}
-START_TRIES=100        # x 0.1 s: how long the server may take to come up
-STOP_TRIES=300         # x 0.1 s after SIGTERM (the server's own grace is 10 s)
 
 targets=("$O/bench/waiters")
 if [ -z "${GOTUNED_BIN:-}" ]; then
@@ -31,38 +32,7 @@ client=$O/bench/waiters
 json=${WAITERS_JSON:-$O/bench/waiters.json}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gotuned-bench.XXXXXX")
-log=$dir/server.log
-server_pid=
 client_pid=
-
-# True while our child runs: a zombie (exited, not yet reaped) does not
-# count. Until it is reaped its PID cannot be reused, so signalling it by
-# PID only ever reaches the server this script started.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ]
-}
-
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    local pid=$server_pid status=0 i
-    server_pid=
-    if alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < STOP_TRIES; i++)); do
-            alive "$pid" || break
-            sleep 0.1
-        done
-        if alive "$pid"; then
-            echo "waiters.sh: gotuned (pid $pid) still running $((STOP_TRIES / 10)) s after SIGTERM; sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || status=$?
-    echo "waiters.sh: gotuned (pid $pid) stopped, exit status $status" >&2
-}
 
 # The server's log can hold thousands of lines (one per refused
 # connection): show the most frequent messages, timestamps cut off.
@@ -84,26 +54,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir "$dir/data"
-"$GOTUNED_BIN" --listen 127.0.0.1:0 --data-dir "$dir/data" 2>"$log" &
-server_pid=$!
-
-port=
-for ((i = 0; i < START_TRIES; i++)); do
-    port=$(sed -n 's/.* gotuned: started .*(port \([0-9][0-9]*\)).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    if ! alive "$server_pid"; then
-        echo "waiters.sh: gotuned exited before it started listening" >&2
-        cat "$log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-if [ -z "$port" ]; then
-    echo "waiters.sh: gotuned did not report its port within $((START_TRIES / 10)) s" >&2
-    cat "$log" >&2
-    exit 1
-fi
+start_server
 echo "waiters.sh: gotuned $GOTUNED_BIN (pid $server_pid) on 127.0.0.1:$port, data in $dir/data" >&2
 
 mkdir -p "$(dirname "$json")"

@@ -47,7 +47,8 @@ typedef struct agent {
     pid_t child_pid;            /* the running child's pid, 0 between */
     int64_t applied_version;    /* the version the agent runs (last ACK) */
     bool stopping;              /* main is exiting: threads stop */
-    bool legacy;                /* the server refused the issue 4 fields */
+    bool legacy;                /* the server refused throttling and
+                                   dropped_samples (an older server) */
     bool dropping;              /* samples were dropped since the last push
                                    that went through: logged once */
 

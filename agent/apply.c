@@ -2,8 +2,8 @@
  * apply.c — the applier thread: takes offered versions one at a time,
  * applies them the --apply way, and ACKs or NACKs each after pushing the
  * pending samples (the server splits its verification windows at the ACK).
- * See agent.h; the file handshake is /work/notes' issue 4 protocol, in
- * docs/agent.md.
+ * See agent.h; the file handshake (config file, then the application's
+ * PATH.ack) is described in docs/agent.md.
  */
 #include "agent/agent.h"
 

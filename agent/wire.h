@@ -1,6 +1,6 @@
 /*
- * wire.h — the agent's side of the JSON protocol (docs/api.md and the
- * issue 4 additions): telemetry batches out, config versions and telemetry
+ * wire.h — the agent's side of the JSON protocol (docs/api.md):
+ * telemetry batches out, config versions and telemetry
  * answers in, ACK bodies out, and the application's ack file in
  * (--apply file). jansson only; no I/O.
  *
@@ -27,8 +27,8 @@ typedef struct wire_facts {
     const cg_cpu *cpu;          /* NULL when the probe failed: not sent */
     int64_t applied_version;    /* < 0: not sent */
     uint64_t dropped;           /* agent.dropped_samples */
-    bool legacy;                /* a server without the issue 4 fields:
-                                   leave out throttling and dropped_samples */
+    bool legacy;                /* an older server refused them: leave
+                                   out throttling and dropped_samples */
 } wire_facts;
 
 /* One sample as JSON; fields the parser did not see (-1) are left out.

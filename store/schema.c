@@ -139,7 +139,7 @@ static const char *const migrations[] = {
      * since that version was made. */
     "UPDATE agents SET outdated_since_ms = last_change_ms WHERE config_version > 0;",
 
-    /* 3: agents (issue 4). Samples from the Go library carry no per-P
+    /* 3: agents. Samples from the Go library carry no per-P
      * queues (nprocs 0, an empty local_runq blob) but may carry the GC
      * pause p99 and the worker pool's state (pool_queues: npool
      * little-endian int32, NULL without a pool). An agent reports its

@@ -16,8 +16,7 @@ import (
 	"gotuned.dev/agent/cgroup"
 )
 
-// The wire shapes of POST /api/v1/telemetry (docs/api.md and the issue 4
-// additions). Samples carry gomaxprocs and no local_runq: the runtime
+// The wire shapes of POST /api/v1/telemetry (docs/api.md). Samples carry gomaxprocs and no local_runq: the runtime
 // gives no per-P queues.
 type sample struct {
 	TsMS         int64      `json:"ts_ms"`

@@ -578,7 +578,7 @@ static void test_wire_batch(void **state)
     json_decref(root);
     free(body);
 
-    /* legacy: no issue 4 fields; unlimited: cpu_limit null; heartbeat. */
+    /* legacy: no throttling or dropped_samples; unlimited: cpu_limit null; heartbeat. */
     cpu.limit = 0;
     f.legacy = true;
     body = wire_batch(&f, NULL, &len);

@@ -40,7 +40,7 @@ type Options struct {
 	Server  string // base URL of the gotuned server, e.g. "http://127.0.0.1:8080"
 	Service string // service name, [A-Za-z0-9._-]{1,128}
 	// ID names this agent, [A-Za-z0-9._-]{1,128}; default
-	// "<service>-<hostname>-<pid>".
+	// "<hostname>-<service>" (see defaultID).
 	ID    string
 	Token string // bearer token sent with every request, if set
 
@@ -181,17 +181,20 @@ func (a *Agent) spawn(f func()) {
 	}()
 }
 
-// defaultID is "<service>-<hostname>-<pid>" with the hostname cut to what
-// the id allows.
+// defaultID is "<hostname>-<service>", as gotuned-agent's default: stable
+// across restarts of the process, so its history and verification carry
+// on. Every byte outside [A-Za-z0-9._-] becomes '-', and the result is cut
+// to 128 bytes. Several processes of one service on one host need an ID
+// each.
 func defaultID(service string) string {
 	host, _ := os.Hostname()
-	host = regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(host, "_")
-	id := fmt.Sprintf("%s-%s-%d", service, host, os.Getpid())
-	if len(id) > 128 {
-		id = fmt.Sprintf("%s-%d", service, os.Getpid())
+	if host == "" {
+		host = "localhost"
 	}
+	host = regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(host, "-")
+	id := host + "-" + service
 	if len(id) > 128 {
-		id = id[len(id)-128:]
+		id = id[:128]
 	}
 	return id
 }

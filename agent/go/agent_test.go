@@ -431,7 +431,7 @@ func TestStartValidates(t *testing.T) {
 			t.Errorf("Start(%+v) accepted", o)
 		}
 	}
-	if id := defaultID("svc"); !idRE.MatchString(id) || !strings.HasPrefix(id, "svc-") {
+	if id := defaultID("svc"); !idRE.MatchString(id) || !strings.HasSuffix(id, "-svc") {
 		t.Errorf("default id %q", id)
 	}
 }

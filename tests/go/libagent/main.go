@@ -41,7 +41,7 @@ func spin(d time.Duration) {
 func main() {
 	server := flag.String("server", "", "gotuned server URL (telemetry mode)")
 	service := flag.String("service", "libagent", "service name")
-	id := flag.String("id", "", "agent id (default <service>-<host>-<pid>)")
+	id := flag.String("id", "", "agent id (default <hostname>-<service>)")
 	interval := flag.Duration("interval", 10*time.Second, "push interval")
 	sample := flag.Duration("sample", time.Second, "sample interval")
 	wait := flag.Duration("wait", 5*time.Minute, "blocking query wait")

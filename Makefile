@@ -52,7 +52,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all agent run test unit gotest http e2e asan bench deps install clean
+.PHONY: all agent run test unit gotest http e2e browser asan bench deps install clean
 all: $(O)/gotuned $(O)/gotuned-agent $(O)/unit-tests
 
 $(O)/%.o: %.c
@@ -90,7 +90,7 @@ run: deps
 # Every suite; cmocka prints its summary on stderr, hence 2>&1.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit gotest http e2e
+	@$(MAKE) --no-print-directory unit gotest http e2e browser
 	@$(MAKE) --no-print-directory asan
 
 unit: $(O)/unit-tests
@@ -110,6 +110,18 @@ http: $(O)/gotuned
 e2e: $(O)/gotuned $(O)/gotuned-agent
 	GOTUNED_BIN=$(abspath $(O)/gotuned) GOTUNED_AGENT_BIN=$(abspath $(O)/gotuned-agent) \
 	    $(NODE_TEST) tests/e2e/ 2>&1
+
+# The dashboard in a real browser: Debian's chromium driven by playwright-core
+# (tests/browser/package-lock.json; npm ci only when node_modules is missing or
+# older than the lock file; never a browser download). Screenshots go to
+# $(O)/screenshots.
+tests/browser/node_modules: tests/browser/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+browser: $(O)/gotuned tests/browser/node_modules
+	GOTUNED_BIN=$(abspath $(O)/gotuned) GOTUNED_SCREENSHOTS=$(abspath $(O))/screenshots \
+	    $(NODE_TEST) tests/browser/ 2>&1
 
 asan:
 	@$(MAKE) --no-print-directory O=build-asan \

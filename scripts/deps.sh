@@ -8,6 +8,8 @@ pkgs=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcgroup-dev libcmocka-dev
   libcurl4-gnutls-dev
   golang-go nodejs curl
+  # browser tests (tests/browser): the browser, and a font so screenshots show text
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -23,6 +25,11 @@ if command -v node >/dev/null 2>&1; then
   if [ "$major" -ge 18 ]; then
     missing=("${missing[@]/nodejs}")
   fi
+fi
+# The browser tests install playwright-core with npm, which Debian packages
+# apart from nodejs (vendor builds of nodejs bring it along).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
 fi
 read -r -a missing <<<"${missing[*]}"
 

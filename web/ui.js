@@ -212,6 +212,8 @@ export const RULE_NAMES = {
     quota: 'CPU quota',
     even: 'Even number of Ps',
     neighbor_steal: 'Neighbour stealing',
+    operator: 'Operator',
+    verifier: 'Verifier',
 };
 
 export const CONFIG_FIELDS = ['gomaxprocs', 'pool.workers', 'pool.steal_threshold', 'pool.steal_scope',

@@ -168,7 +168,7 @@ export function mount(root) {
 
     function newRow(a) {
         const tr = el('tr', { 'data-testid': 'fleet-row', 'data-agent': a.id });
-        for (const [key] of COLS) tr.append(el('td', { 'data-col': key }));
+        for (const [key, label] of COLS) tr.append(el('td', { 'data-col': key, 'data-label': label }));
         const link = el('a', { href: '#/agent/' + encodeURIComponent(a.id), text: a.id });
         tr.querySelector('[data-col=agent]').append(link);
         tr.querySelector('[data-col=last-seen]').append(el('time'));

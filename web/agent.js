@@ -21,7 +21,7 @@ export function mount(root, { id }) {
 
     const heading = el('h1', null, el('span', { class: 'muted', text: 'Agent ' }), id);
     const facts = el('dl', { class: 'facts' });
-    const notFound = el('div');
+    const notFound = el('div', { class: 'notfound' });
     const result = resultBox();
 
     // ---------------------------------------------------------- actions

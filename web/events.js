@@ -6,7 +6,7 @@
 // time ("Older").
 
 import { eventsAfter } from './api.js';
-import { el, clear, setText, fmtInt, fmtNum, fmtUs, timeEl, emptyState, configSummary, DASH } from './ui.js';
+import { el, clear, setText, fmtInt, fmtNum, fmtUs, timeEl, emptyState, configSummary, flatten, DASH } from './ui.js';
 
 export const KINDS = ['agent_registered', 'agent_deleted', 'config_version', 'ack', 'nack', 'mode_change',
     'verification', 'policy_change'];
@@ -38,9 +38,14 @@ export function summary(e) {
     }
     case 'policy_change':
         return (e.service ? `service ${e.service}: ` : 'global: ') +
-            (a === null || !Object.keys(a).length ? 'reset to the global policy' : compactJSON(a));
+            (a === null || !Object.keys(a).length ? 'reset to the global policy' : policySummary(a));
     default: return compactJSON(a);
     }
+}
+
+function policySummary(p) {
+    const s = Object.entries(flatten(p)).map(([k, v]) => k + ' ' + v).join(', ');
+    return s.length > 200 ? s.slice(0, 197) + '…' : s;
 }
 
 function compactJSON(o) {

@@ -90,7 +90,7 @@ export function mount(root, { service }) {
         el('div', { class: 'toolbar' }, el('label', { for: 'policy-scope' }, 'Scope ', scope)),
         note, result, form));
 
-    let global = null, own = null, loaded = false;
+    let global = null, own = null, loaded = false, polls = 0;
 
     function fill() {
         for (const [sec, , fields] of FIELDS) {
@@ -178,6 +178,7 @@ export function mount(root, { service }) {
         // The form is filled once (and after a save); polling only keeps
         // the list of services current, so edits in progress stay.
         if (!loaded) loaded = await load();
+        if (polls++ % 6) return; // the service list every 30 s is plenty
         const agents = await listAgents();
         if (!agents || !alive) return;
         const names = [...new Set(agents.map((a) => a.service))];

@@ -146,24 +146,6 @@ void h_agent_recommendation(api_call *c)
     free(rec);
 }
 
-/* True when the If-None-Match header lists etag (or is "*"). */
-static bool etag_matches(api_call *c, const char *etag)
-{
-    const char *inm = c->req->header(c->req->conn, "If-None-Match");
-    if (!inm)
-        return false;
-    if (strcmp(inm, "*") == 0)
-        return true;
-    size_t n = strlen(etag);
-    for (const char *p = inm; (p = strstr(p, etag)) != NULL; p += n) {
-        bool start = p == inm || p[-1] == ' ' || p[-1] == ',' || (p - inm >= 2 && p[-1] == '/' && p[-2] == 'W');
-        bool end = p[n] == '\0' || p[n] == ',' || p[n] == ' ';
-        if (start && end)
-            return true;
-    }
-    return false;
-}
-
 #define WAIT_DEFAULT_MS (5 * 60 * 1000)
 #define WAIT_MAX_MS (10 * 60 * 1000)
 

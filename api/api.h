@@ -55,6 +55,7 @@ typedef struct api_response {
     const unsigned char *static_body;   /* borrowed (compiled-in files) */
     const char *content_type;
     const char *cache_control;
+    const char *csp;                    /* Content-Security-Policy, NULL = none */
     char etag[STORE_ID_MAX + 32];       /* "" = none */
     char allow[64];                     /* "" = none */
     int64_t index;                      /* >= 0: sent as X-Gotuned-Index */

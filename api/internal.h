@@ -23,6 +23,8 @@ typedef struct api_call {
 /* Replies. reply_json steals body. */
 void reply_json(api_call *c, int status, json_t *body);
 void reply_empty(api_call *c, int status);
+/* True when the request's If-None-Match lists etag (or is "*"). */
+bool etag_matches(api_call *c, const char *etag);
 void reply_error(api_call *c, int status, const char *code, const char *field,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Maps a store error to a reply: -ENOENT 404 (what names the thing), -ESTALE

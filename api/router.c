@@ -101,6 +101,30 @@ static void set_allow(api_response *r, const handler *h)
     }
 }
 
+/* True when the If-None-Match header lists etag (or is "*"). */
+bool etag_matches(api_call *c, const char *etag)
+{
+    const char *inm = c->req->header(c->req->conn, "If-None-Match");
+    if (!inm)
+        return false;
+    if (strcmp(inm, "*") == 0)
+        return true;
+    size_t n = strlen(etag);
+    for (const char *p = inm; (p = strstr(p, etag)) != NULL; p += n) {
+        bool start = p == inm || p[-1] == ' ' || p[-1] == ',' || (p - inm >= 2 && p[-1] == '/' && p[-2] == 'W');
+        bool end = p[n] == '\0' || p[n] == ',' || p[n] == ' ';
+        if (start && end)
+            return true;
+    }
+    return false;
+}
+
+/* What the dashboard's pages may load and run: their own files only; no
+ * inline script or style, no plugins, no framing. */
+#define DASHBOARD_CSP "default-src 'self'; script-src 'self'; style-src 'self'; " \
+                      "img-src 'self' data:; connect-src 'self'; object-src 'none'; " \
+                      "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
 static void serve_static(api_call *c, int m)
 {
     const web_asset *a = web_find(c->req->path);
@@ -113,11 +137,19 @@ static void serve_static(api_call *c, int m)
         reply_error(c, 405, "method_not_allowed", NULL, "static files take GET only");
         return;
     }
+    /* Revalidated on every use (the files change with the binary), which
+     * the ETag makes cheap: a 304 has no body. */
+    c->resp->cache_control = "no-cache";
+    c->resp->csp = DASHBOARD_CSP;
+    snprintf(c->resp->etag, sizeof c->resp->etag, "%s", a->etag);
+    if (etag_matches(c, a->etag)) {
+        reply_empty(c, 304);
+        return;
+    }
     c->resp->status = 200;
     c->resp->static_body = a->data;
     c->resp->len = a->len;
     c->resp->content_type = a->content_type;
-    c->resp->cache_control = "no-cache";
 }
 
 void api_init(void)

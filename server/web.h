@@ -10,6 +10,7 @@
 typedef struct web_asset {
     const char *path;           /* "/index.html" */
     const char *content_type;
+    const char *etag;           /* "\"<16 hex digits>\"", a hash of the content */
     const unsigned char *data;
     size_t len;
 } web_asset;

@@ -48,6 +48,41 @@ test('GET / serves the dashboard as text/html, the same as /index.html', async (
     assert.equal(idx.text, root.text);
 });
 
+test('static files: content types, a CSP without inline script, ETag and 304', async () => {
+    const html = await srv.get('/');
+    const csp = header(html, 'content-security-policy');
+    assert.ok(csp, 'the page carries a Content-Security-Policy');
+    const dirs = Object.fromEntries(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    assert.deepStrictEqual(dirs['script-src'], ["'self'"], csp);
+    assert.deepStrictEqual(dirs['default-src'], ["'self'"], csp);
+    assert.ok(!csp.includes('unsafe-inline') && !csp.includes('unsafe-eval'), csp);
+    assert.deepStrictEqual(dirs['frame-ancestors'], ["'none'"], csp);
+    assert.equal(header(html, 'cache-control'), 'no-cache');
+    assert.equal(header(html, 'x-content-type-options'), 'nosniff');
+    // No inline script in the page itself: every <script> has a src.
+    for (const tag of html.text.match(/<script\b[^>]*>/gi) || [])
+        assert.match(tag, /\bsrc=/, `inline script in index.html: ${tag}`);
+    assert.doesNotMatch(html.text, /\son[a-z]+=/i, 'no inline event handlers');
+
+    const css = await srv.get('/style.css');
+    assertStatus(css, 200);
+    assert.match(contentType(css), /^text\/css\b/i);
+    const etag = header(css, 'etag');
+    assert.match(etag, /^"[0-9a-f]{16}"$/);
+    assert.notEqual(etag, header(html, 'etag'), 'each file has its own ETag');
+    const again = await srv.get('/style.css', { headers: { 'If-None-Match': etag } });
+    assertStatus(again, 304);
+    assert.equal(again.text, '');
+    assert.equal(header(again, 'etag'), etag);
+    const other = await srv.get('/style.css', { headers: { 'If-None-Match': '"0000000000000000"' } });
+    assertStatus(other, 200);
+    assert.equal(other.text, css.text);
+    // The API's JSON is not a page: no CSP there, and never cached.
+    const api = await srv.get('/api/v1/agents');
+    assert.equal(header(api, 'content-security-policy'), null);
+    assert.equal(header(api, 'cache-control'), 'no-store');
+});
+
 test('static files: unknown names → 404, traversal never escapes web/', async () => {
     assertStatus(await srv.get('/no-such-file.html'), 404);
     for (const p of ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd',

@@ -120,6 +120,7 @@ tests/browser/node_modules: tests/browser/package-lock.json
 	@touch $@
 
 browser: $(O)/gotuned tests/browser/node_modules
+	@rm -rf $(O)/screenshots
 	GOTUNED_BIN=$(abspath $(O)/gotuned) GOTUNED_SCREENSHOTS=$(abspath $(O))/screenshots \
 	    $(NODE_TEST) tests/browser/ 2>&1
 

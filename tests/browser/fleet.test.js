@@ -186,7 +186,7 @@ test(`the fleet pages through ${MANY.toLocaleString('en-US')} agents`, async () 
         const seedMs = await seedMany(big, MANY);
         const list = assertJson(await big.get('/api/v1/agents?limit=1000'));
         assert.strictEqual(list.agents.length, 1000);
-        process.stdout.write(`# seeded ${MANY} agents in ${seedMs} ms\n`);
+        process.stdout.write(`seeded ${MANY} agents in ${seedMs} ms\n`);
         await withBrowser('fleet-2000', async ({ page, shot }) => {
             const t0 = Date.now();
             await open(page, big, '#/');
@@ -196,7 +196,7 @@ test(`the fleet pages through ${MANY.toLocaleString('en-US')} agents`, async () 
                 /\b2,000 agents\b/.test(await page.locator('[data-testid=fleet-count]').innerText()),
                 FIRST_RENDER_BOUND_MS);
             const counted = Date.now() - t0;
-            process.stdout.write(`# ${MANY} agents: first 50 rows after ${firstRows} ms, ` +
+            process.stdout.write(`${MANY} agents: first 50 rows after ${firstRows} ms, ` +
                                  `count "2,000 agents" after ${counted} ms (bound ${FIRST_RENDER_BOUND_MS} ms)\n`);
             assert.ok(counted < FIRST_RENDER_BOUND_MS);
             assert.strictEqual(await page.locator(ROWS).count(), 50, '50 rows per page');

@@ -40,7 +40,7 @@ test('the status turns offline with "Server unreachable" when the server stops',
         await until('[data-testid=status] offline with "Server unreachable"', async () =>
             (await status.evaluate((el) => el.classList.contains('offline') && !el.classList.contains('online'))) &&
             /Server unreachable/.test(await status.innerText()), OFFLINE_WITHIN_MS, 250);
-        process.stdout.write(`# status offline ${Date.now() - t0} ms after the server stopped\n`);
+        process.stdout.write(`status offline ${Date.now() - t0} ms after the server stopped\n`);
         await shot('offline.png');
     });
 });

@@ -119,7 +119,7 @@ export function heatmap(samples, hotPs) {
     uniq.forEach((v, k) => {
         const x = left + 52 + k * 46;
         legend.append(svg('rect', { x, y: ly + 12, width: 14, height: 12, fill: colourFor(v, max), stroke: '#c5ccd6' }));
-        legend.append(svg('text', { x: x + 17, y: ly + 22, class: 'axis-label', text: (k === uniq.length - 1 ? '' : '') + fmtInt(v) }));
+        legend.append(svg('text', { x: x + 17, y: ly + 22, class: 'axis-label', text: fmtInt(v) }));
     });
     if (hot.size) {
         const x = left + 52 + uniq.length * 46 + 8;
@@ -127,7 +127,12 @@ export function heatmap(samples, hotPs) {
         legend.append(svg('text', { x: x + 18, y: ly + 22, class: 'axis-label', text: 'hot P (neighbour steal)' }));
     }
     root.append(legend);
-    if (W < 420) root.setAttribute('viewBox', `0 0 ${Math.max(W, left + 52 + (uniq.length + 1) * 46 + 150)} ${H}`);
+    // The legend may be wider than the samples: widen the drawing to hold it.
+    const legendW = left + 52 + uniq.length * 46 + (hot.size ? 8 + 18 + 150 : 0);
+    if (legendW > W) {
+        root.setAttribute('viewBox', `0 0 ${legendW} ${H}`);
+        root.setAttribute('width', legendW);
+    }
     return root;
 }
 

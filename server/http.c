@@ -47,6 +47,41 @@ static const char *lookup_header(void *conn, const char *key)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, key);
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* libmicrohttpd's unescaping of the path and of query keys and values
+ * (%HH, in place), except that %00 stays as it is: a NUL cut the string
+ * short, so DELETE /api/v1/agents/x%00junk deleted agent x and
+ * /index.html%00.js served index.html. Left encoded, it fails the id and
+ * number checks (400) and matches no route or file (404). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r,
                                      const char *method, const char *url)
 {
@@ -335,6 +370,7 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
          * of connections open. Bodies live in our own buffer. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen (address in use, or not allowed?)");

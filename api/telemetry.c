@@ -612,12 +612,21 @@ static void telemetry_text(api_call *c)
     batch_free(&t.b);
 }
 
+/* True when ct is mime, alone or followed by parameters: "text/plainx"
+ * is not text/plain. */
+static bool is_mime(const char *ct, const char *mime)
+{
+    size_t n = strlen(mime);
+    return ct && strncasecmp(ct, mime, n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 void h_telemetry(api_call *c)
 {
     const char *ct = c->req->header(c->req->conn, "Content-Type");
-    if (ct && strncasecmp(ct, "text/plain", 10) == 0)
+    if (is_mime(ct, "text/plain"))
         telemetry_text(c);
-    else if (ct && strncasecmp(ct, "application/json", 16) == 0)
+    else if (is_mime(ct, "application/json"))
         telemetry_json(c);
     else
         reply_error(c, 415, "unsupported_media_type", NULL,

@@ -7,6 +7,8 @@ pkgs=(
   gcc make pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcgroup-dev libcmocka-dev
   libcurl4-gnutls-dev
+  # the sqlite3 CLI: the HTTP suites dump the database and run integrity_check
+  sqlite3
   golang-go nodejs curl
   # browser tests (tests/browser): the browser, and a font so screenshots show text
   chromium fonts-dejavu-core

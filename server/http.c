@@ -198,9 +198,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rq->too_large = 1;
             return too_long(conn, method);
         }
-        /* A declared length over the cap is refused before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+        /* Both framings at once is how requests are smuggled past a proxy
+         * that reads the other one (RFC 9112 6.3): refused, not guessed. */
+        if (cl && lookup_header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+            api_response r;
+            memset(&r, 0, sizeof r);
+            api_error_response(&r, 400, "bad_request",
+                               "Content-Length and Transfer-Encoding together", NULL);
+            r.index = -1;
+            rq->too_large = 1; /* drop whatever body follows */
+            return send_response(conn, &r, method, url);
+        }
+        /* A declared length over the cap is refused before reading any of it. */
         if (cl && strtoull(cl, NULL, 10) > s->max_body) {
             rq->too_large = 1;
             return too_large(s, conn, method, url);

@@ -227,5 +227,5 @@ test(`${cases.length} bad inputs: each answered as documented, each leaving the 
     }
     if (failures.length)
         assert.fail(`${failures.length} of ${ran} cases failed:\n  ${failures.join('\n  ')}`);
-    process.stdout.write(`# ${ran} bad-input cases, state unchanged after each\n`);
+    process.stdout.write(`${ran} bad-input cases, state unchanged after each\n`);
 });

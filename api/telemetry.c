@@ -109,7 +109,7 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
     bool known = store_agent_get(c->ctx->store, facts->id, &old) == 0;
     /* A push may move an agent to another service: an agent token must
      * hold the one it leaves as well as the one it names. */
-    if (known && check_scope(c, old.service, "the service this agent id is registered under")) {
+    if (known && check_scope(c, old.service, "the service this agent is registered under")) {
         json_decref(extra);
         return;
     }
@@ -400,7 +400,9 @@ static void telemetry_json(api_call *c)
                     "agent.service must match [A-Za-z0-9._-]{1,128}");
         goto out;
     }
-    if (check_scope(c, service, "agent.service"))
+    char what[STORE_ID_MAX + 32];
+    snprintf(what, sizeof what, "agent.service '%s'", service);
+    if (check_scope(c, service, what))
         goto out;
     snprintf(facts.id, sizeof facts.id, "%s", id);
     snprintf(facts.service, sizeof facts.service, "%s", service);
@@ -574,7 +576,9 @@ static void telemetry_text(api_call *c)
                     "text/plain telemetry needs ?agent=ID&service=NAME in the query");
         return;
     }
-    if (check_scope(c, service, "?service="))
+    char what[STORE_ID_MAX + 32];
+    snprintf(what, sizeof what, "?service=%s", service);
+    if (check_scope(c, service, what))
         return;
     store_agent facts;
     memset(&facts, 0, sizeof facts);

@@ -22,7 +22,9 @@ int load_agent(api_call *c, store_agent *a)
         reply_store_error(c, rc, "agent");
         return -1;
     }
-    return 0;
+    char what[STORE_ID_MAX + 16];
+    snprintf(what, sizeof what, "agent '%s'", a->id);
+    return check_scope(c, a->service, what);
 }
 
 json_t *agent_json(api_call *c, const store_agent *a)
@@ -98,7 +100,8 @@ void h_agent_delete(api_call *c)
     if (load_agent(c, &a))
         return;
     store_event ev;
-    event_init(&ev, "agent_deleted", a.id, a.service, "operator", c->ctx->now_ms());
+    event_init(&ev, "agent_deleted", a.id, a.service, call_actor(c, "operator"),
+               c->ctx->now_ms());
     json_t *before = agent_json(c, &a);
     char *text = json_text(before);
     ev.before = text;
@@ -276,7 +279,7 @@ void h_agent_mode(api_call *c)
     int after = mode_under(&next, &pol, &src);
     change x;
     change_init(&x, &a);
-    change_event(&x, "mode_change", &a, "operator", c->ctx->now_ms(),
+    change_event(&x, "mode_change", &a, call_actor(c, "operator"), c->ctx->now_ms(),
                  json_pack("{s:s, s:s?}", "mode", store_mode_name(a.mode), "effective",
                            store_mode_name(before)),
                  json_pack("{s:s, s:s?}", "mode", store_mode_name(mode), "effective",
@@ -324,7 +327,8 @@ void h_agent_override(api_call *c)
         change x;
         json_t *reasons = json_array();
         change_init(&x, &a);
-        change_version(&x, &a, &cur.config, &next, "override", "operator", reasons,
+        change_version(&x, &a, &cur.config, &next, "override", call_actor(c, "operator"),
+                       reasons,
                        json_pack("{s:o}", "override", json_config(&values->override)),
                        c->ctx->now_ms());
         x.ch.fields = STORE_SET_OVERRIDE;
@@ -386,7 +390,8 @@ void h_agent_apply(api_call *c)
     change x;
     json_t *reasons = json_reasons(rec);
     change_init(&x, &a);
-    change_version(&x, &a, &current, &rec->config, "operator", "operator", reasons, NULL, now);
+    change_version(&x, &a, &current, &rec->config, "operator", call_actor(c, "operator"),
+                   reasons, NULL, now);
     json_decref(reasons);
     reply_change(c, &x, 201);
 out:

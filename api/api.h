@@ -16,6 +16,8 @@
 
 #include "store/store.h"
 
+struct auth_table;
+
 #define API_MAX_SAMPLES 1000            /* samples in one JSON batch */
 #define API_MAX_TEXT_SAMPLES 10000      /* SCHED lines in one text push */
 #define API_MAX_REJECTIONS 10           /* rejections listed in a text answer */
@@ -23,6 +25,8 @@
 typedef struct api_ctx {
     store *store;
     int64_t (*now_ms)(void);            /* wall clock; replaceable in tests */
+    const struct auth_table *auth;      /* bearer tokens (server/auth.h); NULL = no
+                                           access control, every route is open */
 } api_ctx;
 
 /* One request as server/ sees it. The lookups return NULL when absent;
@@ -56,6 +60,7 @@ typedef struct api_response {
     const char *content_type;
     const char *cache_control;
     const char *csp;                    /* Content-Security-Policy, NULL = none */
+    const char *www_authenticate;       /* on a 401: the challenge, NULL = none */
     char etag[STORE_ID_MAX + 32];       /* "" = none */
     char allow[64];                     /* "" = none */
     int64_t index;                      /* >= 0: sent as X-Gotuned-Index */

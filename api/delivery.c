@@ -443,7 +443,7 @@ size_t auto_sweep(api_ctx *ctx, const char *service)
 /* The ACK of version v: what the agent runs now, and the start of the
  * verification when v is current (rollbacks are not verified, so that two
  * versions cannot chase each other). 0 when nothing changed. */
-static int ack_change(api_ctx *ctx, const store_agent *a, int64_t v, change *x,
+static int ack_change(api_ctx *ctx, const store_agent *a, int64_t v, const char *actor, change *x,
                       store_agent *values)
 {
     if (a->applied_version == v && a->applied_ms > 0)
@@ -481,13 +481,14 @@ static int ack_change(api_ctx *ctx, const store_agent *a, int64_t v, change *x,
         json_decref(after);
         return rc;
     }
-    change_event(x, "ack", a, "agent", now,
+    change_event(x, "ack", a, actor, now,
                  json_pack("{s:I}", "applied_version", (json_int_t)a->applied_version), after);
     return 1;
 }
 
 /* The NACK of version v with the agent's error. 0 when nothing changed. */
 static int nack_change(api_ctx *ctx, const store_agent *a, int64_t v, const char *err,
+                       const char *actor,
                        change *x, store_agent *values)
 {
     if (!err)
@@ -502,7 +503,7 @@ static int nack_change(api_ctx *ctx, const store_agent *a, int64_t v, const char
     change_init(x, a);
     x->ch.fields = STORE_SET_NACK;
     x->ch.values = values;
-    change_event(x, "nack", a, "agent", now,
+    change_event(x, "nack", a, actor, now,
                  json_pack("{s:I}", "applied_version", (json_int_t)a->applied_version),
                  json_pack("{s:I, s:s}", "version", (json_int_t)v, "error", err));
     return 1;
@@ -555,8 +556,8 @@ void h_agent_ack(api_call *c)
             goto out;
         }
         change x;
-        rc = applied ? ack_change(c->ctx, &a, version, &x, values)
-                     : nack_change(c->ctx, &a, version, err, &x, values);
+        rc = applied ? ack_change(c->ctx, &a, version, call_actor(c, "agent"), &x, values)
+                     : nack_change(c->ctx, &a, version, err, call_actor(c, "agent"), &x, values);
         if (rc == 1) {
             rc = commit_one(c->ctx, &x);
             change_free(&x);
@@ -601,7 +602,7 @@ void h_agent_rollback(api_call *c)
     change_init(&x, &a);
     int rc = store_policy_effective(c->ctx->store, a.service, &pol);
     if (rc == 0)
-        rc = change_rollback(c->ctx, &a, &pol, "operator",
+        rc = change_rollback(c->ctx, &a, &pol, call_actor(c, "operator"),
                              reason("operator", text, json_pack("{s:I}", "version",
                                                                 (json_int_t)a.config_version)),
                              &x, values);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "server/auth.h"
 #include "tuner/tuner.h"
 
 typedef struct api_call {
@@ -18,7 +19,17 @@ typedef struct api_call {
     const api_request *req;
     api_response *resp;
     const char *param;          /* the {id} or {name} path segment, if any */
+    const auth_token *who;      /* the caller's token; NULL when access control is off */
+    char actor[STORE_ACTOR_MAX + 1];    /* call_actor's answer */
 } api_call;
+
+/* Who acted, for events: word ("operator", "agent") when access control is
+ * off, "word:<token name>" when it is on. The string lives in c. */
+const char *call_actor(api_call *c, const char *word);
+/* For an agent token, checks that service is in its scope; replies 403 and
+ * returns -1 when it is not. 0 for every other caller. what names the
+ * thing for the message ("agent.service", "agent 'x'"). */
+int check_scope(api_call *c, const char *service, const char *what);
 
 /* Replies. reply_json steals body. */
 void reply_json(api_call *c, int status, json_t *body);

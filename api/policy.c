@@ -24,7 +24,7 @@ static int put_with_event(api_call *c, const char *service, const tuner_policy *
                           json_t *before, bool delete)
 {
     store_event ev;
-    event_init(&ev, "policy_change", NULL, service, "operator", c->ctx->now_ms());
+    event_init(&ev, "policy_change", NULL, service, call_actor(c, "operator"), c->ctx->now_ms());
     json_t *after = delete ? NULL : json_policy(patch);
     char *tb = json_text(before), *ta = json_text(after);
     ev.before = tb;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/internal.h"
 #include "server/web.h"
@@ -27,30 +28,51 @@ static void h_readyz(api_call *c)
         reply_error(c, 503, "unavailable", NULL, "the store is not answering");
 }
 
+/*
+ * What a route needs when access control is on (gotuned --auth-file):
+ *   PUBLIC  no token (health checks; the dashboard's files are public too)
+ *   READ    any known token: viewer, agent or admin — but an agent token
+ *           only reaches NEED_AGENT routes, see permits()
+ *   AGENT   an agent token (within its service scope, checked by the
+ *           handler once the service is known), a viewer for a GET, admin
+ *   ADMIN   an admin token
+ */
+enum need { NEED_PUBLIC, NEED_READ, NEED_AGENT, NEED_ADMIN };
+
+typedef struct op {
+    handler h;
+    enum need need;
+} op;
+
+#define READ(fn) { fn, NEED_READ }
+#define AGENT(fn) { fn, NEED_AGENT }
+#define ADMIN(fn) { fn, NEED_ADMIN }
+#define PUBLIC(fn) { fn, NEED_PUBLIC }
+
 /* A pattern segment "{x}" matches any one non-empty segment. */
 static const struct route {
     const char *pattern;
-    handler h[M_COUNT];
+    op m[M_COUNT];
 } routes[] = {
-    { "/api/v1/telemetry", { [M_POST] = h_telemetry } },
-    { "/api/v1/agents", { [M_GET] = h_agents_list } },
-    { "/api/v1/agents/{id}", { [M_GET] = h_agent_get, [M_DELETE] = h_agent_delete } },
-    { "/api/v1/agents/{id}/samples", { [M_GET] = h_agent_samples } },
-    { "/api/v1/agents/{id}/recommendation", { [M_GET] = h_agent_recommendation } },
-    { "/api/v1/agents/{id}/config", { [M_GET] = h_agent_config } },
-    { "/api/v1/agents/{id}/versions", { [M_GET] = h_agent_versions } },
-    { "/api/v1/agents/{id}/mode", { [M_PUT] = h_agent_mode } },
-    { "/api/v1/agents/{id}/override", { [M_PUT] = h_agent_override } },
-    { "/api/v1/agents/{id}/apply", { [M_POST] = h_agent_apply } },
-    { "/api/v1/agents/{id}/rollback", { [M_POST] = h_agent_rollback } },
-    { "/api/v1/agents/{id}/ack", { [M_POST] = h_agent_ack } },
-    { "/api/v1/policy", { [M_GET] = h_policy_get, [M_PUT] = h_policy_put } },
+    { "/api/v1/telemetry", { [M_POST] = AGENT(h_telemetry) } },
+    { "/api/v1/agents", { [M_GET] = READ(h_agents_list) } },
+    { "/api/v1/agents/{id}", { [M_GET] = READ(h_agent_get), [M_DELETE] = ADMIN(h_agent_delete) } },
+    { "/api/v1/agents/{id}/samples", { [M_GET] = READ(h_agent_samples) } },
+    { "/api/v1/agents/{id}/recommendation", { [M_GET] = READ(h_agent_recommendation) } },
+    { "/api/v1/agents/{id}/config", { [M_GET] = AGENT(h_agent_config) } },
+    { "/api/v1/agents/{id}/versions", { [M_GET] = READ(h_agent_versions) } },
+    { "/api/v1/agents/{id}/mode", { [M_PUT] = ADMIN(h_agent_mode) } },
+    { "/api/v1/agents/{id}/override", { [M_PUT] = ADMIN(h_agent_override) } },
+    { "/api/v1/agents/{id}/apply", { [M_POST] = ADMIN(h_agent_apply) } },
+    { "/api/v1/agents/{id}/rollback", { [M_POST] = ADMIN(h_agent_rollback) } },
+    { "/api/v1/agents/{id}/ack", { [M_POST] = AGENT(h_agent_ack) } },
+    { "/api/v1/policy", { [M_GET] = READ(h_policy_get), [M_PUT] = ADMIN(h_policy_put) } },
     { "/api/v1/services/{name}/policy",
-      { [M_GET] = h_service_policy_get, [M_PUT] = h_service_policy_put,
-        [M_DELETE] = h_service_policy_delete } },
-    { "/api/v1/events", { [M_GET] = h_events } },
-    { "/healthz", { [M_GET] = h_healthz } },
-    { "/readyz", { [M_GET] = h_readyz } },
+      { [M_GET] = READ(h_service_policy_get), [M_PUT] = ADMIN(h_service_policy_put),
+        [M_DELETE] = ADMIN(h_service_policy_delete) } },
+    { "/api/v1/events", { [M_GET] = READ(h_events) } },
+    { "/healthz", { [M_GET] = PUBLIC(h_healthz) } },
+    { "/readyz", { [M_GET] = READ(h_readyz) } },
 };
 
 /* Matches path against pattern; on success copies the {param} segment (if
@@ -87,12 +109,12 @@ static int method_index(const char *m)
     return -1;
 }
 
-static void set_allow(api_response *r, const handler *h)
+static void set_allow(api_response *r, const op *h)
 {
     size_t used = 0;
     r->allow[0] = '\0';
     for (int i = 0; i < M_COUNT; i++) {
-        if (!h[i])
+        if (!h[i].h)
             continue;
         int w = snprintf(r->allow + used, sizeof r->allow - used, "%s%s", used ? ", " : "",
                          method_names[i]);
@@ -157,37 +179,141 @@ void api_init(void)
     json_object_seed(0);
 }
 
+/* ------------------------------------------------------------ access */
+
+const char *call_actor(api_call *c, const char *word)
+{
+    if (!c->who)
+        return word;
+    snprintf(c->actor, sizeof c->actor, "%s:%s", word, c->who->name);
+    return c->actor;
+}
+
+int check_scope(api_call *c, const char *service, const char *what)
+{
+    if (!c->who || c->who->role != AUTH_AGENT || auth_in_scope(c->who, service))
+        return 0;
+    reply_error(c, 403, "forbidden", NULL, "agent token '%s' is scoped to %s %s; %s is "
+                "outside that scope", c->who->name, strchr(c->who->scope, ',') ? "services"
+                : "service", c->who->scope, what);
+    return -1;
+}
+
+static void unauthorized(api_call *c, const char *why)
+{
+    c->resp->www_authenticate = "Bearer realm=\"gotuned\"";
+    reply_error(c, 401, "unauthorized", NULL, "%s", why);
+}
+
+/* Finds the caller's token from "Authorization: Bearer <token>": 0, or -1
+ * after replying 401. */
+static int authenticate(api_call *c)
+{
+    const char *h = c->req->header(c->req->conn, "Authorization");
+    if (!h) {
+        unauthorized(c, "this route needs a token: send Authorization: Bearer <token>");
+        return -1;
+    }
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        unauthorized(c, "only Bearer tokens are accepted: send Authorization: Bearer <token>");
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    c->who = n && n <= AUTH_TOKEN_MAX ? auth_lookup(c->ctx->auth, h, n) : NULL;
+    if (!c->who) {
+        unauthorized(c, "the token is not known to this server");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the caller's role may use an operation that needs need. A viewer
+ * reads (every GET); an agent pushes telemetry and reads and ACKs its
+ * config (the handlers then check the service scope). */
+static bool permits(const auth_token *t, enum need need, int m)
+{
+    switch (t->role) {
+    case AUTH_ADMIN: return true;
+    case AUTH_VIEWER: return m == M_GET && need != NEED_ADMIN;
+    case AUTH_AGENT: return need == NEED_AGENT;
+    }
+    return false;
+}
+
+static void forbidden(api_call *c, const struct route *r, enum need need, int m)
+{
+    const char *role = auth_role_name(c->who->role);
+    if (c->who->role == AUTH_VIEWER)
+        reply_error(c, 403, "forbidden", NULL, "%s token '%s' may only read (GET); %s %s "
+                    "needs the admin role", role, c->who->name, method_names[m], r->pattern);
+    else
+        reply_error(c, 403, "forbidden", NULL, "%s token '%s' may only push telemetry and "
+                    "read and acknowledge its agents' config; %s %s needs the %s role", role,
+                    c->who->name, method_names[m], r->pattern,
+                    need == NEED_ADMIN ? "admin" : "viewer or admin");
+}
+
+/* True when every method of r is public (no token to check for a 405). */
+static bool all_public(const struct route *r)
+{
+    for (int i = 0; i < M_COUNT; i++)
+        if (r->m[i].h && r->m[i].need != NEED_PUBLIC)
+            return false;
+    return true;
+}
+
 void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
 {
     char param[STORE_ID_MAX + 2];
-    api_call c = { ctx, req, resp, NULL };
+    api_call c = { .ctx = ctx, .req = req, .resp = resp };
     memset(resp, 0, sizeof *resp);
     resp->index = -1;
     int m = method_index(req->method);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (!match(routes[i].pattern, req->path, param, sizeof param))
+        const struct route *r = &routes[i];
+        if (!match(r->pattern, req->path, param, sizeof param))
             continue;
-        if (m < 0 || !routes[i].h[m]) {
-            set_allow(resp, routes[i].h);
-            reply_error(&c, 405, "method_not_allowed", NULL, "%s takes %s", routes[i].pattern,
+        const op *o = m >= 0 && r->m[m].h ? &r->m[m] : NULL;
+        /* With access control on, only a known token learns more than
+         * that the route exists: the 405 comes after the 401. */
+        bool open = o ? o->need == NEED_PUBLIC : all_public(r);
+        if (ctx->auth && !open && authenticate(&c))
+            return;
+        if (!o) {
+            set_allow(resp, r->m);
+            reply_error(&c, 405, "method_not_allowed", NULL, "%s takes %s", r->pattern,
                         resp->allow);
             return;
         }
+        if (c.who && !permits(c.who, o->need, m)) {
+            forbidden(&c, r, o->need, m);
+            return;
+        }
         c.param = param[0] ? param : NULL;
-        routes[i].h[m](&c);
+        o->h(&c);
         return;
     }
-    if (strncmp(req->path, "/api/", 5) == 0)
+    if (strncmp(req->path, "/api/", 5) == 0) {
+        if (ctx->auth && authenticate(&c))
+            return;
         reply_error(&c, 404, "not_found", NULL, "no such route: %s %s", req->method, req->path);
-    else
+    } else {
         serve_static(&c, m);
+    }
 }
 
 void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         for (int m = 0; m < M_COUNT; m++)
-            if (routes[i].h[m])
+            if (routes[i].m[m].h)
                 cb(ud, method_names[m], routes[i].pattern);
     cb(ud, "GET", "/");
 }

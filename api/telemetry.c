@@ -107,6 +107,12 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
     store_agent old;
     int64_t now = c->ctx->now_ms();
     bool known = store_agent_get(c->ctx->store, facts->id, &old) == 0;
+    /* A push may move an agent to another service: an agent token must
+     * hold the one it leaves as well as the one it names. */
+    if (known && check_scope(c, old.service, "the service this agent is registered under")) {
+        json_decref(extra);
+        return;
+    }
     shift_throttle(facts, known ? &old : NULL, present, now);
     if (known) {
         if (!(present & P_DROPPED))
@@ -127,7 +133,7 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
             facts->parent_tighter = old.parent_tighter;
     }
     bool created = false;
-    int rc = store_agent_upsert(c->ctx->store, facts, now, &created);
+    int rc = store_agent_upsert_as(c->ctx->store, facts, call_actor(c, "agent"), now, &created);
     if (rc == 0 && b->n > 0) {
         for (size_t i = 0; i < b->n; i++) {
             b->s[i].recv_ms = now;
@@ -394,6 +400,10 @@ static void telemetry_json(api_call *c)
                     "agent.service must match [A-Za-z0-9._-]{1,128}");
         goto out;
     }
+    char what[STORE_ID_MAX + 32];
+    snprintf(what, sizeof what, "agent.service '%s'", service);
+    if (check_scope(c, service, what))
+        goto out;
     snprintf(facts.id, sizeof facts.id, "%s", id);
     snprintf(facts.service, sizeof facts.service, "%s", service);
     if (host) {
@@ -566,6 +576,10 @@ static void telemetry_text(api_call *c)
                     "text/plain telemetry needs ?agent=ID&service=NAME in the query");
         return;
     }
+    char what[STORE_ID_MAX + 32];
+    snprintf(what, sizeof what, "?service=%s", service);
+    if (check_scope(c, service, what))
+        return;
     store_agent facts;
     memset(&facts, 0, sizeof facts);
     facts.parent_tighter = -1;

@@ -109,6 +109,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->csp)
         MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
+    if (r->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
     if (r->index >= 0) {
         char index[24];
         snprintf(index, sizeof index, "%lld", (long long)r->index);

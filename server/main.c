@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "cgroup/cg.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "store/store.h"
@@ -39,8 +40,12 @@ static void usage(FILE *out)
             "The gotuned control plane: takes Go scheduler telemetry from agents, recommends\n"
             "GOMAXPROCS and worker-pool settings, and keeps a versioned config per agent.\n"
             "\n"
-            "  --listen ADDR:PORT     where to listen (default 127.0.0.1:8080); only loopback\n"
-            "                         addresses until access control exists\n"
+            "  --listen ADDR:PORT     where to listen (default 127.0.0.1:8080); an address\n"
+            "                         beyond loopback needs --auth-file\n"
+            "  --auth-file PATH       bearer tokens with their roles (admin, agent, viewer),\n"
+            "                         one per line; the file must not be readable by group\n"
+            "                         or others (README 'Security'). Without it every route\n"
+            "                         is open, so gotuned listens on loopback only\n"
             "  --data-dir DIR         where the SQLite store lives (default ./var)\n"
             "  --threads N            HTTP worker threads (default: from this process's CPU\n"
             "                         limit, by the quota rule of the global policy)\n"
@@ -143,10 +148,11 @@ static int probe_cpu(void)
 
 int main(int argc, char **argv)
 {
-    enum { O_LISTEN = 256, O_DATA, O_THREADS, O_MAXBODY, O_TIMEOUT, O_PERIP, O_CONNS,
+    enum { O_LISTEN = 256, O_AUTH, O_DATA, O_THREADS, O_MAXBODY, O_TIMEOUT, O_PERIP, O_CONNS,
            O_RETENTION, O_MAXAGENTS, O_PROBE, O_VERSION, O_HELP };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, O_LISTEN },
+        { "auth-file", required_argument, NULL, O_AUTH },
         { "data-dir", required_argument, NULL, O_DATA },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-body", required_argument, NULL, O_MAXBODY },
@@ -160,7 +166,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *listen = "127.0.0.1:8080", *data_dir = "./var";
+    const char *listen = "127.0.0.1:8080", *data_dir = "./var", *auth_file = NULL;
     unsigned threads = 0;
     http_options ho = { .max_body = 1024 * 1024, .conn_timeout_s = 30, .per_ip_limit = 64,
                         .conn_limit = CONN_LIMIT_DEFAULT, .grace_s = 10 };
@@ -172,6 +178,7 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case O_LISTEN: listen = optarg; break;
+        case O_AUTH: auth_file = optarg; break;
         case O_DATA: data_dir = optarg; break;
         case O_THREADS: threads = (unsigned)number_flag("--threads", optarg, 1, 256); break;
         case O_MAXBODY:
@@ -208,9 +215,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "gotuned: %s\n", err);
         return 2;
     }
-    if (!http_is_loopback(&ho)) {
-        fprintf(stderr, "gotuned: refusing to listen on %s: gotuned has no access control "
-                        "yet, so it only listens on loopback addresses (127.0.0.0/8, ::1)\n",
+    /* Read before anything starts, so a bad file stops gotuned at once. */
+    auth_table *auth = NULL;
+    if (auth_file && auth_load(auth_file, &auth, err, sizeof err)) {
+        fprintf(stderr, "gotuned: %s\n", err);
+        return 2;
+    }
+    if (!auth && !http_is_loopback(&ho)) {
+        fprintf(stderr, "gotuned: refusing to listen on %s: without --auth-file gotuned "
+                        "listens on loopback only (127.0.0.0/8, ::1); see README 'Security'\n",
                 listen);
         return 2;
     }
@@ -229,6 +242,7 @@ int main(int argc, char **argv)
     int rc = store_open(data_dir, &so, &st, err, sizeof err);
     if (rc) {
         log_msg("cannot open the store in %s: %s", data_dir, err);
+        auth_free(auth);
         return 1;
     }
 
@@ -255,24 +269,28 @@ int main(int argc, char **argv)
     rlim_t nofile = raise_nofile();
     ho.conn_limit = fit_conn_limit(ho.conn_limit, nofile, threads);
 
-    api_ctx ctx = { st, wall_ms };
+    api_ctx ctx = { st, wall_ms, auth };
     http_server *srv = NULL;
     rc = http_start(&ho, &ctx, &srv, err, sizeof err);
     if (rc) {
         log_msg("cannot listen on %s: %s", listen, err);
         store_close(st);
+        auth_free(auth);
         return 1;
     }
     log_msg("started %s on %s (port %u), data in %s, %u worker threads (%s), "
-            "up to %u connections (open-file limit %llu)", GOTUNED_VERSION, listen,
+            "up to %u connections (open-file limit %llu), %s", GOTUNED_VERSION, listen,
             http_port(srv), data_dir, threads, why, ho.conn_limit,
-            (unsigned long long)nofile);
+            (unsigned long long)nofile, auth ? "bearer tokens required" : "no access control");
+    if (auth)
+        log_msg("access control: %zu tokens from %s", auth->n, auth_file);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     log_msg("stopping on %s: finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_stop(srv);
     store_close(st);
+    auth_free(auth);
     log_msg("stopped");
     return 0;
 }

@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/internal.h"
@@ -195,6 +196,12 @@ static int agent_exists(store *s, const char *id)
 int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
                        bool *created)
 {
+    return store_agent_upsert_as(s, facts, "agent", now_ms, created);
+}
+
+int store_agent_upsert_as(store *s, const store_agent *facts, const char *actor,
+                          int64_t now_ms, bool *created)
+{
     bool made = false;
     int rc;
 
@@ -243,7 +250,7 @@ int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
         memcpy(ev.kind, "agent_registered", sizeof "agent_registered");
         memcpy(ev.agent_id, facts->id, sizeof ev.agent_id);
         memcpy(ev.service, facts->service, sizeof ev.service);
-        memcpy(ev.actor, "agent", sizeof "agent");
+        snprintf(ev.actor, sizeof ev.actor, "%s", actor);
         rc = sq_event_insert(s, &ev);
         made = true;
     }

@@ -33,7 +33,7 @@
 #define STORE_HOST_MAX 255
 #define STORE_RUNTIME_MAX 63
 #define STORE_SOURCE_MAX 127        /* cpu limit source description */
-#define STORE_ACTOR_MAX 63
+#define STORE_ACTOR_MAX 79           /* "operator:" + a 63-character token name */
 #define STORE_KIND_MAX 31
 #define STORE_ERROR_MAX 1023        /* an agent's NACK error text */
 
@@ -184,6 +184,10 @@ int store_ping(store *s);
  * cap is reached. */
 int store_agent_upsert(store *s, const store_agent *facts, int64_t now_ms,
                        bool *created);
+/* The same, with the "agent_registered" event's actor named (the plain call
+ * records "agent"): with access control on, the API names the token. */
+int store_agent_upsert_as(store *s, const store_agent *facts, const char *actor,
+                          int64_t now_ms, bool *created);
 
 int store_agent_get(store *s, const char *id, store_agent *out);
 

@@ -1,10 +1,36 @@
 // Fetch helpers for the gotuned REST API (docs/api.md), and the live status:
 // any HTTP answer means the server is reachable, a network failure means not.
+//
+// Access control (README "Security"): every call carries the bearer token
+// kept in sessionStorage (this tab only, gone when it closes). A 401 asks the
+// handler set with onAuthNeeded for a token (one question however many calls
+// were refused), then retries; a 403 is returned like any other error.
 
 const listeners = new Set();
 export const conn = { online: true, lastOk: 0, lastError: '' };
 
 export function onStatus(fn) { listeners.add(fn); }
+
+const TOKEN_KEY = 'gotuned.token';
+let token = readToken();
+let authHandler = null;
+let asking = null;          // the open question for a token, shared by every refused call
+
+function readToken() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
+}
+
+function keepToken(t) {
+    token = t;
+    try {
+        if (t) sessionStorage.setItem(TOKEN_KEY, t);
+        else sessionStorage.removeItem(TOKEN_KEY);
+    } catch { /* storage refused: the token lasts as long as the page */ }
+}
+
+// fn(message) → Promise of the token the user entered; message says why the
+// last one was refused ('' when none was sent).
+export function onAuthNeeded(fn) { authHandler = fn; }
 
 function setOnline(online, err) {
     const changed = conn.online !== online;
@@ -17,7 +43,25 @@ function setOnline(online, err) {
 // request returns { ok, status, data, error } and never throws: error is the
 // API's {code, message, field} or a made-up one for a network failure.
 export async function request(method, path, body) {
+    for (;;) {
+        const sent = token;
+        const r = await send(method, path, body, sent);
+        if (r.status !== 401 || !authHandler) return r;
+        // Ask once for everyone: a call refused with the token in use opens
+        // the question unless it is open already; a call refused with an
+        // older token just retries with the new one.
+        if (token === sent && !asking) {
+            keepToken('');
+            const why = sent ? `The server did not accept this token: ${r.error.message}` : '';
+            asking = authHandler(why).then((t) => { keepToken(t); asking = null; });
+        }
+        if (asking) await asking;
+    }
+}
+
+async function send(method, path, body, bearer) {
     const init = { method, headers: { Accept: 'application/json' } };
+    if (bearer) init.headers.Authorization = 'Bearer ' + bearer;
     if (body !== undefined) {
         init.headers['Content-Type'] = 'application/json';
         init.body = JSON.stringify(body);

@@ -1,7 +1,8 @@
 // gotuned dashboard: hash router, the 5 s polling loop and the live status.
 // Pages are modules exporting mount(root, params) → { refresh(), unmount() }.
 
-import { conn, onStatus } from './api.js';
+import { conn, onStatus, onAuthNeeded } from './api.js';
+import { askToken } from './auth.js';
 import { fmtRel, fmtAbs } from './ui.js';
 import * as fleet from './fleet.js';
 import * as agent from './agent.js';
@@ -85,6 +86,7 @@ function renderStatus() {
 }
 
 onStatus(renderStatus);
+onAuthNeeded(askToken);
 window.addEventListener('hashchange', route);
 document.addEventListener('visibilitychange', () => { if (!document.hidden) tick(); });
 

@@ -23,7 +23,8 @@
     X(cg)              \
     X(decode)          \
     X(wait)            \
-    X(agent)
+    X(agent)           \
+    X(auth)
 
 #define X(name) int test_##name(void);
 UNIT_GROUPS(X)

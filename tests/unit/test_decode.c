@@ -80,7 +80,7 @@ static void table(const char *file, decoder dec)
         api_request req = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
         api_response resp;
         memset(&resp, 0, sizeof resp);
-        api_call c = { NULL, &req, &resp, NULL };
+        api_call c = { .req = &req, .resp = &resp };
         char *out = NULL, got[512], field[128];
         if (dec(&c, in, &out) == 0) {
             snprintf(got, sizeof got, "ok %s", out);
@@ -117,7 +117,7 @@ static int body_status(const char *ctype, const char *body)
     api_request req = { "POST", "/", body, strlen(body), fake_query, fake_header, &f, false };
     api_response resp;
     memset(&resp, 0, sizeof resp);
-    api_call c = { NULL, &req, &resp, NULL };
+    api_call c = { .req = &req, .resp = &resp };
     json_t *j = NULL;
     int rc = decode_body(&c, false, &j);
     json_decref(j);
@@ -147,7 +147,7 @@ static int query_status(const char *val, long long *out)
     api_request req = { "GET", "/", "", 0, fake_query, fake_header, &f, false };
     api_response resp;
     memset(&resp, 0, sizeof resp);
-    api_call c = { NULL, &req, &resp, NULL };
+    api_call c = { .req = &req, .resp = &resp };
     int rc = query_int(&c, "limit", 30, 1, 100, out);
     free(resp.body);
     return rc == 0 ? 200 : resp.status;

@@ -8,6 +8,8 @@ pkgs=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcgroup-dev libcmocka-dev
   libcurl4-gnutls-dev
   golang-go nodejs curl
+  # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # browser tests (tests/browser): the browser, and a font so screenshots show text
   chromium fonts-dejavu-core
 )

@@ -23,9 +23,14 @@ run_one() {
     local t=$1 work="$dir/corpus/$1" log="$dir/logs/$1.log"
     mkdir -p "$work"
     cp -n "$seeds/$t"/* "$work"/ 2>/dev/null || true
-    nice -n 10 "$dir/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="$dir/" "$work" >"$log" 2>&1
+    # The API targets' store lives under TMPDIR; a crash skips the
+    # target's own clean-up, so the folder goes here.
+    local tmp="$dir/tmp/$t"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    TMPDIR="$tmp" nice -n 10 "$dir/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 \
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/" "$work" >"$log" 2>&1
     echo $? >"$log.rc"
+    rm -rf "$tmp"
 }
 
 pids=()
@@ -49,9 +54,10 @@ for t in "$@"; do
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
+    files=$(find "$dir/corpus/$t" -type f | wc -l)
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    printf 'fuzz_%-11s runs %s  exec/s %s  cov %s  ft %s  corpus %s  new %s  %s\n' \
-        "$t" "${runs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "${newu:-?}" \
+    printf 'fuzz_%-11s runs %s  exec/s %s  cov %s  ft %s  corpus %s (%s files)  new %s  %s\n' \
+        "$t" "${runs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$files" "${newu:-?}" \
         "$( [ "$status" = 0 ] && echo ok || echo "FAILED (exit $status) ${crash:-see $log}")"
     [ "$status" = 0 ] || rc=1
 done

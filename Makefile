@@ -4,6 +4,7 @@
 #   make test    install what is missing, build, run every suite
 #   make asan    the unit and HTTP suites under ASan + UBSan
 #   make bench   install what is missing, build, run every benchmark (docs/bench.md)
+#   make fuzz    the libFuzzer targets, FUZZ_SECONDS (600) each (docs/fuzz.md)
 #   make all     build only (needs the -dev packages; `make deps` installs them)
 #
 # CFLAGS, CC, PREFIX, DESTDIR and O (the build folder) may be overridden.
@@ -52,7 +53,8 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(O)/%.o)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all agent run test unit gotest http e2e browser asan bench deps install clean
+.PHONY: all agent run test unit gotest http e2e browser asan bench deps install clean \
+        fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(O)/gotuned $(O)/gotuned-agent $(O)/unit-tests
 
 $(O)/%.o: %.c
@@ -92,6 +94,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit gotest http e2e browser
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit: $(O)/unit-tests
 	$(O)/unit-tests 2>&1
@@ -129,6 +132,42 @@ asan:
 	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 	    LDFLAGS='-fsanitize=address,undefined' agent unit http
 
+# libFuzzer targets (tests/fuzz/, docs/fuzz.md), built with Debian's clang
+# into build-fuzz: the library objects get the fuzzer's coverage
+# instrumentation (fuzzer-no-link) plus ASan and UBSan, the targets link
+# libFuzzer's main. `make fuzz` runs each for FUZZ_SECONDS, two at a time at
+# most (FUZZ_JOBS), niced, on a working corpus in build-fuzz/corpus seeded
+# from tests/fuzz/corpus (never written to); crash files land in build-fuzz/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS := schedtrace telemetry router
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(O)/fuzz/fuzz_%)
+FUZZ_API_OBJ := $(O)/tests/fuzz/harness.o $(LIB_OBJ)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory O=build-fuzz CC=$(FUZZ_CC) \
+	    CFLAGS='-g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wno-error' fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+# Kept, so that a relink does not recompile them.
+.SECONDARY: $(FUZZ_TARGETS:%=$(O)/tests/fuzz/fuzz_%.o) $(O)/tests/fuzz/harness.o
+
+$(O)/fuzz/fuzz_schedtrace: $(O)/tests/fuzz/fuzz_schedtrace.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c))
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ -lm
+$(O)/fuzz/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(FUZZ_API_OBJ)
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz: fuzz-build
+	@FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	@FUZZ_JOBS=1 tests/fuzz/run.sh build-fuzz 10 $(FUZZ_TARGETS)
+
 # Benchmarks print figures and never pass or fail on a time, so `make test`
 # does not run them. Each script in BENCH_SCRIPTS starts its own server and
 # stops it again; a new scenario adds its script (and its client, if it has
@@ -152,6 +191,6 @@ install: $(O)/gotuned $(O)/gotuned-agent
 	install -m 0755 $(O)/gotuned-agent $(DESTDIR)$(PREFIX)/bin/gotuned-agent
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -50,6 +50,50 @@ void api_error_response(api_response *resp, int status, const char *code,
     set_body(resp, status, err);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (s[0] == 0xe0)
+        lo = 0xa0;
+    else if (s[0] == 0xed)
+        hi = 0x9f;
+    else if (s[0] == 0xf0)
+        lo = 0x90;
+    else if (s[0] == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Messages quote what the client sent (a path, a key) and may be cut at
+ * any byte; jansson refuses a string that is not UTF-8, which would turn
+ * the error into a 500. Replaces each byte that does not start a
+ * well-formed sequence with '?'. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void reply_error(api_call *c, int status, const char *code, const char *field,
                  const char *fmt, ...)
 {
@@ -58,6 +102,14 @@ void reply_error(api_call *c, int status, const char *code, const char *field,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
+    /* A field name quotes a JSON key cut to fit: scrubbed the same way. */
+    char fbuf[512];
+    if (field) {
+        snprintf(fbuf, sizeof fbuf, "%s", field);
+        utf8_scrub(fbuf);
+        field = fbuf;
+    }
     if (c->resp->body) {
         free(c->resp->body);
         c->resp->body = NULL;

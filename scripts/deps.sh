@@ -10,6 +10,8 @@ pkgs=(
   # the sqlite3 CLI: the HTTP suites dump the database and run integrity_check
   sqlite3
   golang-go nodejs curl
+  # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # browser tests (tests/browser): the browser, and a font so screenshots show text
   chromium fonts-dejavu-core
 )

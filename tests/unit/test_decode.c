@@ -261,6 +261,64 @@ static void openapi_matches_router(void **state)
     assert_true(served.n >= 20);
 }
 
+/* The error body of resp, parsed (jansson refuses text that is not UTF-8). */
+static void assert_error_json(api_response *resp, int status, const char *code)
+{
+    assert_int_equal(resp->status, status);
+    assert_non_null(resp->body);
+    json_error_t je;
+    json_t *j = json_loadb(resp->body, resp->len, 0, &je);
+    if (!j)
+        fail_msg("error body is not JSON (%s): %.*s", je.text, (int)resp->len, resp->body);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        code);
+    json_decref(j);
+    free(resp->body);
+}
+
+/* Error messages quote the path and field names quote JSON keys, cut to
+ * fit; bytes that are not UTF-8 once made the JSON encoder fail and every
+ * such request answer 500 "out of memory" (found by tests/fuzz/fuzz_router,
+ * input GET "/apvweb/\xf0ervweb/policy"). */
+static void errors_quote_any_bytes(void **state)
+{
+    (void)state;
+    fake f = { "application/json", NULL, NULL };
+    api_ctx ctx = { NULL, NULL };
+    api_response resp;
+    char path[1200];
+    const char *paths[] = { "/apvweb/\xf0" "ervweb/policy", "/api/v1/\xff", "/\xc0\xaf",
+                            "/api/\xed\xa0\x80", NULL };
+    for (size_t i = 0; paths[i]; i++) {
+        api_request req = { "GET", paths[i], "", 0, fake_query, fake_header, &f, false };
+        api_handle(&ctx, &req, &resp);
+        assert_error_json(&resp, 404, "not_found");
+    }
+    /* Valid UTF-8 that the 512-byte message cuts in the middle of a
+     * character. */
+    strcpy(path, "/api/");
+    for (size_t i = 0; i < 300; i++)
+        strcat(path, "\xc3\xa9");
+    api_request req = { "GET", path, "", 0, fake_query, fake_header, &f, false };
+    api_handle(&ctx, &req, &resp);
+    assert_error_json(&resp, 404, "not_found");
+    path[5] = 'x';
+    api_handle(&ctx, &req, &resp);
+    assert_error_json(&resp, 404, "not_found");
+
+    /* An unknown key of many multibyte characters: its field name and
+     * message are cut to fit. */
+    json_t *in = json_object();
+    assert_int_equal(json_object_set_new(in, path + 7, json_integer(1)), 0);
+    api_request put = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
+    api_call c = { &ctx, &put, &resp, NULL };
+    memset(&resp, 0, sizeof resp);
+    tuner_config cfg;
+    assert_int_equal(decode_config(&c, in, "", &cfg), -1);
+    assert_error_json(&resp, 422, "invalid");
+    json_decref(in);
+}
+
 int test_decode(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +328,7 @@ int test_decode(void)
         cmocka_unit_test(queries),
         cmocka_unit_test(ids),
         cmocka_unit_test(openapi_matches_router),
+        cmocka_unit_test(errors_quote_any_bytes),
     };
     return cmocka_run_group_tests_name("decode", tests, NULL, NULL);
 }

@@ -149,7 +149,7 @@ FUZZ_API_OBJ := $(O)/tests/fuzz/harness.o $(LIB_OBJ)
 
 fuzz-build: deps
 	@$(MAKE) --no-print-directory O=build-fuzz CC=$(FUZZ_CC) \
-	    CFLAGS='-g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wno-error' fuzz-bins
+	    CFLAGS='-g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)' fuzz-bins
 
 fuzz-bins: $(FUZZ_BINS)
 # Kept, so that a relink does not recompile them.

@@ -280,7 +280,7 @@ void h_agent_mode(api_call *c)
     change x;
     change_init(&x, &a);
     change_event(&x, "mode_change", &a, call_actor(c, "operator"), c->ctx->now_ms(),
-                 json_pack("{s:s, s:s?}", "mode", store_mode_name(a.mode), "effective",
+                 json_pack("{s:s, s:s?}", "mode", store_mode_name((int)a.mode), "effective",
                            store_mode_name(before)),
                  json_pack("{s:s, s:s?}", "mode", store_mode_name(mode), "effective",
                            store_mode_name(after)));

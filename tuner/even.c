@@ -10,7 +10,7 @@
 
 int64_t tuner_even(const tuner_policy *p, int64_t value, int64_t floor_value)
 {
-    if (POL(p, EVEN_ENABLED) == 0 || value < POL(p, EVEN_MIN) || value % 2 == 0)
+    if (POL(p, EVEN_ENABLED) == 0 || (double)value < POL(p, EVEN_MIN) || value % 2 == 0)
         return value;
     return value - 1 >= floor_value ? value - 1 : value;
 }

@@ -284,7 +284,7 @@ static void errors_quote_any_bytes(void **state)
 {
     (void)state;
     fake f = { "application/json", NULL, NULL };
-    api_ctx ctx = { NULL, NULL };
+    api_ctx ctx = { .store = NULL };
     api_response resp;
     char path[1200];
     const char *paths[] = { "/apvweb/\xf0" "ervweb/policy", "/api/v1/\xff", "/\xc0\xaf",
@@ -311,7 +311,7 @@ static void errors_quote_any_bytes(void **state)
     json_t *in = json_object();
     assert_int_equal(json_object_set_new(in, path + 7, json_integer(1)), 0);
     api_request put = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
-    api_call c = { &ctx, &put, &resp, NULL };
+    api_call c = { .ctx = &ctx, .req = &put, .resp = &resp };
     memset(&resp, 0, sizeof resp);
     tuner_config cfg;
     assert_int_equal(decode_config(&c, in, "", &cfg), -1);

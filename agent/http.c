@@ -132,8 +132,16 @@ int http_call(const char *method, const char *url, const char *body,
         rc = s.too_big ? -EFBIG
              : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
              : cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
-        snprintf(err, errlen, "%s", s.too_big ? "answer too large"
-                                    : cerr[0] ? cerr : curl_easy_strerror(cc));
+        const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
+        if (s.too_big)
+            snprintf(err, errlen, "answer too large");
+        else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+            /* Said plainly: GnuTLS's own words do not mention --ca. */
+            snprintf(err, errlen, "TLS: the server's certificate was not verified (%s); %s",
+                     why, g_ca_file ? "is --ca the CA that signed it?"
+                                    : "pass the CA that signed it with --ca");
+        else
+            snprintf(err, errlen, "%s", why);
         http_resp_cleanup(out);
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

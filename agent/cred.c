@@ -46,6 +46,26 @@ static int open_file(const char *flag, const char *path, struct stat *st, char *
     return fd;
 }
 
+/* Reads the start of fd into buf (at most cap - 1 bytes, NUL-terminated),
+ * up to the end of the file or, with line, the first newline. Returns the
+ * bytes read; a read error ends it like the end of the file. */
+static size_t read_head(int fd, char *buf, size_t cap, bool line)
+{
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (line && memchr(buf, '\n', n))
+            break;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 int cred_token_load(const char *file, const char *env, char *out, size_t cap, char *err,
                     size_t errlen)
 {
@@ -74,19 +94,8 @@ int cred_token_load(const char *file, const char *env, char *out, size_t cap, ch
         return -EPERM;
     }
     char buf[CRED_TOKEN_MAX + 64];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        if (memchr(buf, '\n', n) || n == sizeof buf - 1)
-            break;
-    }
+    read_head(fd, buf, sizeof buf, true);
     close(fd);
-    buf[n] = '\0';
     char *nl = strchr(buf, '\n');
     if (nl)
         *nl = '\0';
@@ -122,19 +131,8 @@ int cred_ca_check(const char *path, char *err, size_t errlen)
      * certificate is all this check needs. */
     static const char mark[] = "-----BEGIN CERTIFICATE-----";
     char buf[64 * 1024];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        if (n == sizeof buf - 1)
-            break;
-    }
+    size_t n = read_head(fd, buf, sizeof buf, false);
     close(fd);
-    buf[n] = '\0';
     if (!memmem(buf, n, mark, sizeof mark - 1)) {
         snprintf(err, errlen, "--ca %s: not a PEM bundle: no \"%s\" block", path, mark);
         return -EINVAL;

@@ -172,21 +172,31 @@ function agentArgs(id, extra, progArgs) {
 
 const appLines = (err) => err.split('\n').filter((l) => l.startsWith('app ')).length;
 
+/* Waits until the server holds 5 samples of agent id, then stops proc
+ * (SIGTERM) and returns {code, err}; on a timeout proc's stderr goes into
+ * the failure. */
+async function samplesArrive(proc, id) {
+    try {
+        await waitFor(`samples from ${id}`, async () => {
+            const res = await srv.get(`/api/v1/agents/${id}`);
+            return res.status === 200 && res.json.samples_total >= 5;
+        }, 20000, 200);
+    } catch (e) {
+        await proc.stop('SIGTERM');
+        e.message += `\n--- its stderr ---\n${proc.err().toString().slice(-2000)}`;
+        throw e;
+    }
+    const { code } = await proc.stop('SIGTERM');
+    return { code, err: proc.err().toString() };
+}
+
 test('gotuned-agent with --ca and GOTUNED_TOKEN: samples arrive over HTTPS', async () => {
     const agent = run(AGENT, agentArgs('tls-agent', ['--ca', pki.ca], ['-d', '0', '-long', '0']),
                       { env: { ...process.env, GOTUNED_TOKEN: TOKEN } });
-    try {
-        await waitFor('samples from the agent', async () => {
-            const res = await srv.get('/api/v1/agents/tls-agent');
-            return res.status === 200 && res.json.samples_total >= 5;
-        }, 20000, 200);
-    } finally {
-        const { code } = await agent.stop('SIGTERM');
-        const err = agent.err().toString();
-        assert.ok(!/certificate|SSL/i.test(err), `the agent complained:\n${err.slice(-2000)}`);
-        assert.ok(appLines(err) > 10, 'the program\'s output passed through');
-        assert.strictEqual(code, 0, err.slice(-2000));
-    }
+    const { code, err } = await samplesArrive(agent, 'tls-agent');
+    assert.ok(!/certificate|SSL/i.test(err), `the agent complained:\n${err.slice(-2000)}`);
+    assert.ok(appLines(err) > 10, 'the program\'s output passed through');
+    assert.strictEqual(code, 0, err.slice(-2000));
 });
 
 test('gotuned-agent without --ca: logs the certificate problem, the program runs on', async () => {
@@ -247,15 +257,7 @@ test('gotuned-agent sends the --token-file token on every request; refuses an op
 test('the Go library (libagent) with -ca and GOTUNED_TOKEN reports over HTTPS', async () => {
     const prog = run(lib, ['-server', srv.base, '-ca', pki.ca, '-service', 'tls-lib', '-id', 'tls-lib-1',
         '-interval', '300ms', '-sample', '100ms'], { env: { ...process.env, GOTUNED_TOKEN: TOKEN } });
-    try {
-        await waitFor('samples from the library', async () => {
-            const res = await srv.get('/api/v1/agents/tls-lib-1');
-            return res.status === 200 && res.json.samples_total >= 5;
-        }, 20000, 200);
-    } finally {
-        const { code } = await prog.stop('SIGTERM');
-        const err = prog.err().toString();
-        assert.ok(!/certificate/i.test(err), `the library complained:\n${err.slice(-2000)}`);
-        assert.strictEqual(code, 0, err.slice(-2000));
-    }
+    const { code, err } = await samplesArrive(prog, 'tls-lib-1');
+    assert.ok(!/certificate/i.test(err), `the library complained:\n${err.slice(-2000)}`);
+    assert.strictEqual(code, 0, err.slice(-2000));
 });

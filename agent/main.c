@@ -420,6 +420,15 @@ static void run(sup *sp, char **argv, int sfd)
     }
 }
 
+/* True for an http(s) URL whose host is 127.x.x.x, [::1] or localhost. */
+static bool loopback_url(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
+           (strncmp(h, "localhost", 9) == 0 && (h[9] == '\0' || h[9] == ':' || h[9] == '/'));
+}
+
 /* The current version before the first start; false when there is none
  * (unreachable, unknown agent, or version 0). */
 static bool first_fetch(agent *a, wire_version *v)
@@ -481,6 +490,9 @@ int main(int argc, char **argv)
         return 2;
     }
     unsetenv("GOTUNED_TOKEN");
+    if (token[0] && strncmp(a.o.server, "http://", 7) == 0 && !loopback_url(a.o.server))
+        out_log("warning: the token goes to %s in clear text; use https:// and --ca",
+                a.o.server);
 
     /* Signals: all handled through a signalfd by the main thread; blocked
      * before any thread starts, so every thread inherits the mask. */

@@ -8,7 +8,8 @@
  *    file that is not PEM, a key others can read, a key of another
  *    certificate) stops it with a message that names the problem;
  *  - curl and Node verify the server with the CA and fail without it;
- *  - a blocking config query is held over TLS and answered after a change;
+ *  - a blocking config query is held over TLS and answered after a change,
+ *    and a stop answers the held ones first;
  *  - gotuned-agent with --ca and GOTUNED_TOKEN runs tests/go/agentload and
  *    its samples arrive; without --ca it logs the certificate problem and
  *    the program runs on, its output passed through;
@@ -163,6 +164,22 @@ test('a blocking config query is held over TLS and answered after a change', asy
     const same = await srv.get(`/api/v1/agents/tls-bq/config?index=${v1.version}&wait=1s`);
     assert.deepStrictEqual(assertJson(same), v1);
     assert.ok(Date.now() - t2 >= 900, 'index=current&wait=1s was not held');
+});
+
+test('stopping an HTTPS server answers its held queries first', async () => {
+    const s2 = await startServer({ tls: { cert: pki.cert, key: pki.key, ca: pki.ca } });
+    try {
+        await postTelemetry(s2, batch('tls-stop', {}, [sample([0, 0])]));
+        const held = s2.get('/api/v1/agents/tls-stop/config?index=0&wait=60s', { timeoutMs: 20000 });
+        await sleep(500);
+        const stopped = await s2.stop();
+        assert.deepStrictEqual(stopped, { code: 0, signal: null, forced: false }, s2.stderr);
+        const res = await held;
+        assert.strictEqual(assertJson(res).version, 0, 'answered with what there was');
+        assert.match(s2.stderr, /answered 1 held requests/);
+    } finally {
+        await s2.stop();
+    }
 });
 
 function agentArgs(id, extra, progArgs) {

@@ -425,8 +425,11 @@ static bool loopback_url(const char *url)
 {
     const char *h = strstr(url, "://");
     h = h ? h + 3 : url;
-    return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
-           (strncmp(h, "localhost", 9) == 0 && (h[9] == '\0' || h[9] == ':' || h[9] == '/'));
+    size_t n = strcspn(h, ":/");        /* the host (a bracketed IPv6 ends at "]") */
+    if (strncmp(h, "[::1]", 5) == 0 || (n == 9 && strncmp(h, "localhost", 9) == 0))
+        return true;
+    /* 127.x.x.x as digits and dots only: not a name such as 127.example.com */
+    return n > 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
 }
 
 /* The current version before the first start; false when there is none

@@ -11,9 +11,24 @@
 
 #include <curl/curl.h>
 
-int http_global_init(void)
+static char *g_ca_file;             /* NULL: libcurl's default bundle */
+static char *g_auth_header;         /* "Authorization: Bearer ...", or NULL */
+
+int http_global_init(const char *ca_file, const char *token)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -EIO;
+    if (ca_file && !(g_ca_file = strdup(ca_file)))
+        return -ENOMEM;
+    if (token && *token) {
+        static const char pre[] = "Authorization: Bearer ";
+        size_t n = sizeof pre + strlen(token);
+        g_auth_header = malloc(n);
+        if (!g_auth_header)
+            return -ENOMEM;
+        snprintf(g_auth_header, n, "%s%s", pre, token);
+    }
+    return 0;
 }
 
 typedef struct sink {
@@ -93,23 +108,40 @@ int http_call(const char *method, const char *url, const char *body,
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "gotuned-agent");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* libcurl's defaults, said out loud: the certificate chain and the
+     * host name are always checked. */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (g_ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, g_ca_file);
+    if (g_auth_header)
+        hdrs = curl_slist_append(hdrs, g_auth_header);
     if (strcmp(method, "POST") == 0) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         /* Without this curl waits a second for "100 Continue" on big bodies. */
         hdrs = curl_slist_append(hdrs, "Expect:");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(body ? len : 0));
     }
+    if (hdrs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         rc = s.too_big ? -EFBIG
              : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
              : cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
-        snprintf(err, errlen, "%s", s.too_big ? "answer too large"
-                                    : cerr[0] ? cerr : curl_easy_strerror(cc));
+        const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
+        if (s.too_big)
+            snprintf(err, errlen, "answer too large");
+        else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+            /* Said plainly: GnuTLS's own words do not mention --ca. */
+            snprintf(err, errlen, "TLS: the server's certificate was not verified (%s); %s",
+                     why, g_ca_file ? "is --ca the CA that signed it?"
+                                    : "pass the CA that signed it with --ca");
+        else
+            snprintf(err, errlen, "%s", why);
         http_resp_cleanup(out);
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

@@ -24,8 +24,11 @@ typedef struct http_resp {
     int64_t index;          /* X-Gotuned-Index, -1 when absent */
 } http_resp;
 
-/* Call once in main before any thread starts. Returns 0 or -EIO. */
-int http_global_init(void);
+/* Call once in main before any thread starts. ca_file (a PEM bundle for
+ * https, NULL for the system's) and token (sent as "Authorization: Bearer"
+ * on every call, NULL or "" for none) are copied. https servers are always
+ * verified. Returns 0, -EIO or -ENOMEM. */
+int http_global_init(const char *ca_file, const char *token);
 
 /* method "GET" or "POST"; body (JSON) may be NULL. timeout_ms bounds the
  * whole call. */

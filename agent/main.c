@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "agent/apply.h"
 #include "agent/child.h"
+#include "agent/cred.h"
 #include "agent/env.h"
 #include "agent/http.h"
 #include "agent/out.h"
@@ -419,6 +420,18 @@ static void run(sup *sp, char **argv, int sfd)
     }
 }
 
+/* True for an http(s) URL whose host is 127.x.x.x, [::1] or localhost. */
+static bool loopback_url(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, ":/");        /* the host (a bracketed IPv6 ends at "]") */
+    if (strncmp(h, "[::1]", 5) == 0 || (n == 9 && strncmp(h, "localhost", 9) == 0))
+        return true;
+    /* 127.x.x.x as digits and dots only: not a name such as 127.example.com */
+    return n > 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
+}
+
 /* The current version before the first start; false when there is none
  * (unreachable, unknown agent, or version 0). */
 static bool first_fetch(agent *a, wire_version *v)
@@ -469,6 +482,21 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* The token and the CA bundle are checked before PROGRAM starts: a
+     * wrong file is a setup mistake to fix, not an outage to ride out. The
+     * token stays with the agent: PROGRAM does not inherit GOTUNED_TOKEN. */
+    static char token[CRED_TOKEN_MAX + 1];
+    if (cred_token_load(a.o.token_file, getenv("GOTUNED_TOKEN"), token, sizeof token, err,
+                        sizeof err) < 0 ||
+        (a.o.ca_file && cred_ca_check(a.o.ca_file, err, sizeof err) < 0)) {
+        fprintf(stderr, "gotuned-agent: %s\n", err);
+        return 2;
+    }
+    unsetenv("GOTUNED_TOKEN");
+    if (token[0] && strncmp(a.o.server, "http://", 7) == 0 && !loopback_url(a.o.server))
+        out_log("warning: the token goes to %s in clear text; use https:// and --ca",
+                a.o.server);
+
     /* Signals: all handled through a signalfd by the main thread; blocked
      * before any thread starts, so every thread inherits the mask. */
     sigset_t set;
@@ -481,7 +509,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     a.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (sfd < 0 || a.wake_fd < 0 || http_global_init() < 0) {
+    if (sfd < 0 || a.wake_fd < 0 || http_global_init(a.o.ca_file, token) < 0) {
         fprintf(stderr, "gotuned-agent: cannot set up: %s\n", strerror(errno));
         return 1;
     }

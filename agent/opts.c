@@ -27,6 +27,13 @@ const char opts_usage[] =
 "                        none     observe only: report samples, apply nothing and\n"
 "                                 ACK nothing (each new version is logged once)\n"
 "  --config-file PATH  where --apply file writes the config\n"
+"  --ca PATH           PEM bundle of the CA(s) that verify an https --server\n"
+"                      (default: the system's); verification is never off\n"
+"  --token-file PATH   bearer token for the server: the file's first line; the\n"
+"                      file must be readable by its owner only (chmod 600).\n"
+"                      Without it the GOTUNED_TOKEN environment variable is\n"
+"                      used. There is no --token flag: command lines are\n"
+"                      visible to every user of the machine (ps)\n"
 "  --interval DUR      time between pushes (default 10s)\n"
 "  --backlog N         samples kept while the server is unreachable, oldest\n"
 "                      dropped first (default 8640)\n"
@@ -175,7 +182,7 @@ int opts_parse(int argc, char **argv, const char *hostname, agent_opts *o,
         static const char *const known[] = {
             "--server", "--service", "--id", "--apply", "--config-file",
             "--interval", "--backlog", "--grace", "--ack-timeout",
-            "--schedtrace", NULL };
+            "--schedtrace", "--ca", "--token-file", NULL };
         bool ok = false;
         for (size_t k = 0; known[k]; k++)
             ok |= strcmp(name, known[k]) == 0;
@@ -209,6 +216,14 @@ int opts_parse(int argc, char **argv, const char *hostname, agent_opts *o,
             if (!*v)
                 return fail(err, errlen, "--config-file: empty path");
             o->config_file = v;
+        } else if (strcmp(name, "--ca") == 0) {
+            if (!*v)
+                return fail(err, errlen, "--ca: empty path");
+            o->ca_file = v;
+        } else if (strcmp(name, "--token-file") == 0) {
+            if (!*v)
+                return fail(err, errlen, "--token-file: empty path");
+            o->token_file = v;
         } else if (strcmp(name, "--interval") == 0) {
             if (positive_ms(name, v, &o->interval_ms, err, errlen))
                 return -EINVAL;
@@ -263,6 +278,9 @@ int opts_parse(int argc, char **argv, const char *hostname, agent_opts *o,
     } else {
         opts_default_id(hostname, o->service, o->id, sizeof o->id);
     }
+    if (o->ca_file && strncmp(o->server, "https://", 8) != 0)
+        return fail(err, errlen, "--ca is for an https:// --server; got \"%s\"",
+                    o->server);
     if (o->apply == APPLY_FILE && !o->config_file)
         return fail(err, errlen, "--apply file needs --config-file");
     if (o->apply != APPLY_FILE && o->config_file)

@@ -25,6 +25,8 @@ typedef struct agent_opts {
     char id[OPTS_ID_MAX + 1];
     apply_mode apply;
     const char *config_file;    /* --apply file only */
+    const char *ca_file;        /* --ca: PEM bundle for https; NULL: the system's */
+    const char *token_file;     /* --token-file; NULL: GOTUNED_TOKEN, if set */
     int64_t interval_ms;        /* between pushes */
     int64_t grace_ms;           /* SIGTERM to SIGKILL on a restart */
     int64_t ack_timeout_ms;     /* --apply file: wait for the ack file */

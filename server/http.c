@@ -405,6 +405,27 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* TLS through libmicrohttpd's GnuTLS: the PEM texts go in as options
+     * (MHD reads them at start); none at all for plain HTTP. */
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)o->tls_cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    const int tls = o->tls_cert != NULL;
+    if (tls != (o->tls_key != NULL)) {
+        snprintf(err, errlen, "TLS needs both a certificate and a key");
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
+            rc = -ENOTSUP;
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+    }
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -419,9 +440,15 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
         MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen (address in use, or not allowed?)");
+        if (tls)
+            snprintf(err, errlen, "cannot start HTTPS: the address is in use or not allowed, "
+                                  "or the TLS certificate and key do not fit together "
+                                  "(see the libmicrohttpd line above)");
+        else
+            snprintf(err, errlen, "cannot listen (address in use, or not allowed?)");
         rc = -EADDRINUSE;
         goto fail;
     }

@@ -24,6 +24,8 @@ typedef struct http_options {
     unsigned per_ip_limit;          /* concurrent connections per client IP */
     unsigned conn_limit;            /* concurrent connections in total */
     unsigned grace_s;               /* how long shutdown waits for in-flight requests */
+    const char *tls_cert;           /* PEM text (not a path), or NULL for plain HTTP; */
+    const char *tls_key;            /* both or neither; kept by the caller until http_stop */
 } http_options;
 
 typedef struct http_server http_server;
@@ -35,7 +37,8 @@ int http_parse_listen(const char *text, http_options *o, char *err, size_t errle
 /* True when the address in *o is a loopback address. */
 int http_is_loopback(const http_options *o);
 
-/* Starts serving; ctx must outlive the server. Sets the store's version
+/* Starts serving (HTTPS when o->tls_cert and o->tls_key are set); ctx must
+ * outlive the server. Sets the store's version
  * hook (to wake held requests) until http_stop. */
 int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err,
                size_t errlen);

@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/tls.h"
 #include "store/store.h"
 #include "tuner/tuner.h"
 
@@ -46,6 +47,10 @@ static void usage(FILE *out)
             "                         one per line; the file must not be readable by group\n"
             "                         or others (README 'Security'). Without it every route\n"
             "                         is open, so gotuned listens on loopback only\n"
+            "  --tls-cert PATH        serve HTTPS with this PEM certificate (chain: server\n"
+            "                         certificate first); needs --tls-key. Default: plain HTTP\n"
+            "  --tls-key PATH         the PEM private key of --tls-cert: unencrypted, and\n"
+            "                         readable by its owner only (mode 0600 or 0400)\n"
             "  --data-dir DIR         where the SQLite store lives (default ./var)\n"
             "  --threads N            HTTP worker threads (default: from this process's CPU\n"
             "                         limit, by the quota rule of the global policy)\n"
@@ -149,7 +154,7 @@ static int probe_cpu(void)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 256, O_AUTH, O_DATA, O_THREADS, O_MAXBODY, O_TIMEOUT, O_PERIP, O_CONNS,
-           O_RETENTION, O_MAXAGENTS, O_PROBE, O_VERSION, O_HELP };
+           O_RETENTION, O_MAXAGENTS, O_PROBE, O_VERSION, O_HELP, O_TLS_CERT, O_TLS_KEY };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, O_LISTEN },
         { "auth-file", required_argument, NULL, O_AUTH },
@@ -161,12 +166,15 @@ int main(int argc, char **argv)
         { "conn-limit", required_argument, NULL, O_CONNS },
         { "retention-hours", required_argument, NULL, O_RETENTION },
         { "max-agents", required_argument, NULL, O_MAXAGENTS },
+        { "tls-cert", required_argument, NULL, O_TLS_CERT },
+        { "tls-key", required_argument, NULL, O_TLS_KEY },
         { "probe-cpu", no_argument, NULL, O_PROBE },
         { "version", no_argument, NULL, O_VERSION },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
     const char *listen = "127.0.0.1:8080", *data_dir = "./var", *auth_file = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL;
     unsigned threads = 0;
     http_options ho = { .max_body = 1024 * 1024, .conn_timeout_s = 30, .per_ip_limit = 64,
                         .conn_limit = CONN_LIMIT_DEFAULT, .grace_s = 10 };
@@ -200,6 +208,8 @@ int main(int argc, char **argv)
         case O_MAXAGENTS:
             so.max_agents = (size_t)number_flag("--max-agents", optarg, 1, 10000000);
             break;
+        case O_TLS_CERT: tls_cert = optarg; break;
+        case O_TLS_KEY: tls_key = optarg; break;
         case O_PROBE: return probe_cpu();
         case O_VERSION: printf("gotuned %s\n", GOTUNED_VERSION); return 0;
         case O_HELP: usage(stdout); return 0;
@@ -228,6 +238,26 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if ((tls_cert != NULL) != (tls_key != NULL)) {
+        fprintf(stderr, "gotuned: %s without %s: HTTPS needs both the certificate and "
+                        "its private key\n", tls_cert ? "--tls-cert" : "--tls-key",
+                tls_cert ? "--tls-key" : "--tls-cert");
+        auth_free(auth);
+        return 2;
+    }
+    char *cert_pem = NULL, *key_pem = NULL;
+    if (tls_cert && (tls_read_pem("--tls-cert", tls_cert, TLS_PEM_CERT, &cert_pem, err,
+                                  sizeof err) ||
+                     tls_read_pem("--tls-key", tls_key, TLS_PEM_KEY, &key_pem, err,
+                                  sizeof err))) {
+        fprintf(stderr, "gotuned: %s\n", err);
+        tls_free_pem(cert_pem);
+        auth_free(auth);
+        return 2;
+    }
+    ho.tls_cert = cert_pem;
+    ho.tls_key = key_pem;
+
     /* Signals are taken by sigwait below; every thread started from here
      * on inherits the mask. */
     sigset_t sigs;
@@ -243,6 +273,8 @@ int main(int argc, char **argv)
     if (rc) {
         log_msg("cannot open the store in %s: %s", data_dir, err);
         auth_free(auth);
+        tls_free_pem(cert_pem);
+        tls_free_pem(key_pem);
         return 1;
     }
 
@@ -276,12 +308,15 @@ int main(int argc, char **argv)
         log_msg("cannot listen on %s: %s", listen, err);
         store_close(st);
         auth_free(auth);
+        tls_free_pem(cert_pem);
+        tls_free_pem(key_pem);
         return 1;
     }
-    log_msg("started %s on %s (port %u), data in %s, %u worker threads (%s), "
+    log_msg("started %s on %s (port %u), %s, data in %s, %u worker threads (%s), "
             "up to %u connections (open-file limit %llu), %s", GOTUNED_VERSION, listen,
-            http_port(srv), data_dir, threads, why, ho.conn_limit,
-            (unsigned long long)nofile, auth ? "bearer tokens required" : "no access control");
+            http_port(srv), cert_pem ? "tls on" : "tls off (plain HTTP)", data_dir, threads,
+            why, ho.conn_limit, (unsigned long long)nofile,
+            auth ? "bearer tokens required" : "no access control");
     if (auth)
         log_msg("access control: %zu tokens from %s", auth->n, auth_file);
 
@@ -291,6 +326,8 @@ int main(int argc, char **argv)
     http_stop(srv);
     store_close(st);
     auth_free(auth);
+    tls_free_pem(cert_pem);
+    tls_free_pem(key_pem);
     log_msg("stopped");
     return 0;
 }

@@ -20,6 +20,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
@@ -41,8 +43,16 @@ type Options struct {
 	Service string // service name, [A-Za-z0-9._-]{1,128}
 	// ID names this agent, [A-Za-z0-9._-]{1,128}; default
 	// "<hostname>-<service>" (see defaultID).
-	ID    string
-	Token string // bearer token sent with every request, if set
+	ID string
+	// Token is the bearer token sent as "Authorization: Bearer <Token>"
+	// with every request; when empty, the GOTUNED_TOKEN environment
+	// variable is used (if set). 16 to 4096 bytes of [A-Za-z0-9._~+/=-].
+	Token string
+	// CAFile is a PEM bundle of the CA(s) that verify an https Server,
+	// instead of the system's roots. It builds the HTTP client, so it
+	// cannot be combined with HTTPClient (put the roots in that client's
+	// TLS config instead). Certificates are always verified.
+	CAFile string
 
 	Interval       time.Duration // push period; default 10s
 	SampleInterval time.Duration // sampling period; default 1s
@@ -75,15 +85,20 @@ type Options struct {
 	// rejected ones), from the agent's own goroutine.
 	OnConfig func(Config)
 
-	CgroupRoot string       // root for the CPU probe's files; default "/"
-	HTTPClient *http.Client // default: a client without a global timeout
+	CgroupRoot string // root for the CPU probe's files; default "/"
+	// HTTPClient sends the requests; default: a client without a global
+	// timeout (with CAFile's roots when CAFile is set).
+	HTTPClient *http.Client
 	// Logf receives the agent's rare messages (server down/up, rejected
 	// pushes, NACKs); default log.Printf. Use func(string, ...any) {} to
 	// silence it.
 	Logf func(format string, args ...any)
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+var (
+	idRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	tokenRE = regexp.MustCompile(`^[A-Za-z0-9._~+/=-]+$`) // and 16 to 4096 bytes
+)
 
 // Agent is a running agent. Its methods are safe for concurrent use.
 type Agent struct {
@@ -135,6 +150,27 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, errors.New("agent: set exactly one of Server and ConfigFile")
 	}
 	opts.Server = strings.TrimRight(opts.Server, "/")
+	if opts.Server != "" {
+		if opts.Token == "" {
+			opts.Token = os.Getenv("GOTUNED_TOKEN")
+		}
+		if opts.Token != "" && (len(opts.Token) < 16 || len(opts.Token) > 4096 || !tokenRE.MatchString(opts.Token)) {
+			return nil, errors.New("agent: Token (or GOTUNED_TOKEN) must be 16 to 4096 characters of [A-Za-z0-9._~+/=-]")
+		}
+	}
+	if opts.CAFile != "" {
+		if opts.HTTPClient != nil {
+			return nil, errors.New("agent: set CAFile or HTTPClient, not both (put the roots in the client's TLS config)")
+		}
+		if opts.Server != "" && !strings.HasPrefix(opts.Server, "https://") {
+			return nil, fmt.Errorf("agent: CAFile is for an https:// Server; got %q", opts.Server)
+		}
+		c, err := clientWithCA(opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.HTTPClient = c
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -171,6 +207,22 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	a.spawn(a.pollLoop)
 	a.spawn(a.applyLoop)
 	return a, nil
+}
+
+// clientWithCA is an HTTP client (the default transport's settings) that
+// trusts only the certificates in the PEM file at path.
+func clientWithCA(path string) (*http.Client, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: CAFile: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("agent: CAFile %s: no PEM certificate in it", path)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
 }
 
 func (a *Agent) spawn(f func()) {

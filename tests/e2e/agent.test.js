@@ -197,7 +197,9 @@ test('quota: GOMAXPROCS=8 in a 1.5-CPU group becomes 2 by restart, and is ACKed'
                                  ['throttled_us', 'throttled_us']])
             assert.ok(thr[k] >= f1[file] && thr[k] <= f2[file],
                 `${k}: reported ${thr[k]}, cpu.stat said ${f1[file]} before and ${f2[file]} after`);
-        assert.ok(thr.periods > 0 && thr.recent && thr.recent.periods > 0, JSON.stringify(thr));
+        // Two reports may fall in the same 100 ms period (the push before an
+        // ACK right after a timed one), so only the total must have grown.
+        assert.ok(thr.periods > 0 && thr.recent && thr.recent.periods >= 0, JSON.stringify(thr));
     } finally {
         const { code, signal } = await agent.stop('SIGTERM');
         const out = agent.out().toString();

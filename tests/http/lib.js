@@ -12,6 +12,7 @@ const assert = require('node:assert');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -76,13 +77,14 @@ function waitExit(child, timeoutMs) {
 }
 
 class Server {
-    constructor(child, port, dataDir, args) {
+    constructor(child, port, dataDir, args, ca) {
         this.child = child;
         this.pid = child.pid;
         this.port = port;
         this.dataDir = dataDir;
         this.args = args;
-        this.base = `http://127.0.0.1:${port}`;
+        this.ca = ca;           // the CA's PEM text when the server speaks HTTPS
+        this.base = `${ca ? 'https' : 'http'}://127.0.0.1:${port}`;
         this.stderr = '';
         this.exited = false;
         child.stderr.setEncoding('utf8');
@@ -143,7 +145,9 @@ class Server {
     }
 
     /* Request helpers: resolve to {status, headers, json, text}. */
-    req(method, urlPath, opts) { return request(this.base, method, urlPath, opts); }
+    req(method, urlPath, opts = {}) {
+        return request(this.base, method, urlPath, this.ca ? { ca: this.ca, ...opts } : opts);
+    }
     get(urlPath, opts) { return this.req('GET', urlPath, opts); }
     del(urlPath, opts) { return this.req('DELETE', urlPath, opts); }
     post(urlPath, json, opts = {}) { return this.req('POST', urlPath, { ...opts, json }); }
@@ -152,11 +156,13 @@ class Server {
     sock(opts) { return socketRequest({ port: this.port, ...opts }); }
 }
 
-/* True when GET /healthz answers 200 within a second. */
-function healthy(port) {
+/* True when GET /healthz answers 200 within a second (over HTTPS verified
+ * with ca when ca is set). */
+function healthy(port, ca) {
     return new Promise((resolve) => {
-        const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false,
-                               headers: { Connection: 'close' }, timeout: 1000 }, (res) => {
+        const get = ca ? https.get : http.get;
+        const req = get({ host: '127.0.0.1', port, path: '/healthz', agent: false, ca,
+                          headers: { Connection: 'close' }, timeout: 1000 }, (res) => {
             res.resume();
             res.on('end', () => resolve(res.statusCode === 200));
             res.on('error', () => resolve(false));
@@ -169,7 +175,9 @@ function healthy(port) {
 /*
  * Starts the server binary. opts.dataDir reuses a data directory (restart
  * tests), opts.port a port (a restart where clients wait for the same
- * address); opts.args are extra command-line arguments.
+ * address); opts.args are extra command-line arguments. opts.tls =
+ * { cert, key, ca } (paths) serves HTTPS with --tls-cert/--tls-key: base is
+ * https:// and the request helpers verify with the CA.
  */
 async function startServer(opts = {}) {
     const bin = process.env.GOTUNED_BIN;
@@ -179,9 +187,12 @@ async function startServer(opts = {}) {
         throw new Error(`GOTUNED_BIN ${bin} does not exist`);
     const dataDir = opts.dataDir || freshDataDir();
     const port = opts.port || await freePort();
-    const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...(opts.args || [])];
+    const tlsArgs = opts.tls ? ['--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key] : [];
+    const ca = opts.tls ? fs.readFileSync(opts.tls.ca, 'utf8') : undefined;
+    const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...tlsArgs,
+                  ...(opts.args || [])];
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const srv = new Server(child, port, dataDir, args);
+    const srv = new Server(child, port, dataDir, args, ca);
     const spawnError = new Promise((resolve) => child.once('error', resolve));
 
     for (let i = 0; i < HEALTH_TRIES; i++) {
@@ -190,7 +201,7 @@ async function startServer(opts = {}) {
         // A plain request on its own connection, closed after the answer, so
         // that no idle keep-alive connection of ours is left counting
         // against the server's connection limits.
-        if (await healthy(port))
+        if (await healthy(port, ca))
             return srv;
         const err = await Promise.race([spawnError, sleep(HEALTH_DELAY_MS).then(() => null)]);
         if (err)
@@ -200,6 +211,27 @@ async function startServer(opts = {}) {
         : `exited early (code ${child.exitCode}, signal ${child.signalCode})`;
     await srv.stop();
     throw new Error(`gotuned ${args.join(' ')} ${why}\n--- stderr ---\n${srv.stderr}`);
+}
+
+/* fetch's answer for an HTTPS request verified with opts.ca (PEM text),
+ * which fetch cannot take: {status, headers (a Headers), text()}. */
+function fetchWithCA(url, { method, headers, body, signal, ca }) {
+    return new Promise((resolve, reject) => {
+        const req = https.request(url, { method, headers, ca, agent: false, signal }, (res) => {
+            const parts = [];
+            res.on('data', (d) => parts.push(d));
+            res.on('error', reject);
+            res.on('end', () => {
+                const h = new Headers();
+                for (const [k, v] of Object.entries(res.headers))
+                    h.set(k, Array.isArray(v) ? v.join(', ') : v);
+                const text = Buffer.concat(parts).toString('utf8');
+                resolve({ status: res.statusCode, headers: h, text: async () => text });
+            });
+        });
+        req.on('error', reject);
+        req.end(body);
+    });
 }
 
 async function request(base, method, urlPath, opts = {}) {
@@ -212,7 +244,8 @@ async function request(base, method, urlPath, opts = {}) {
     } else if (opts.body !== undefined) {
         body = opts.body;
     }
-    const res = await fetch(base + urlPath, {
+    const res = await (opts.ca ? fetchWithCA : fetch)(base + urlPath, {
+        ca: opts.ca,
         method, headers, body, redirect: 'manual',
         signal: AbortSignal.timeout(opts.timeoutMs || 15000),
     });

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/backlog.h"
+#include "agent/cred.h"
 #include "agent/env.h"
 #include "agent/opts.h"
 #include "agent/relay.h"
@@ -732,10 +734,23 @@ static void test_opts(void **state)
     BAD("--server", "http://s", "--service", "a", "--backlog", "0", "--", "x");
     BAD("--server", "http://s", "--service", "a", "--schedtrace", "-1", "--", "x");
     BAD("--server", "http://s", "--service", "a", "--token", "t", "--", "x");
+    BAD("--server", "https://s", "--service", "a", "--ca", "", "--", "x");
+    BAD("--server", "http://s", "--service", "a", "--ca", "ca.pem", "--", "x");
+    BAD("--server", "https://s", "--service", "a", "--token-file", "", "--", "x");
+    BAD("--server", "https://s", "--service", "a", "--token-file");
     BAD("--server", "http://s", "--service", "a", "app");
     BAD("--server");
 #undef BAD
     assert_non_null(strstr(err, "--server"));
+
+    assert_int_equal(parse(&o, err, "--server", "https://s:8443", "--service", "a", "--ca",
+                           "/etc/gotuned/ca.pem", "--token-file=/run/tok", "--", "x", NULL), 0);
+    assert_string_equal(o.ca_file, "/etc/gotuned/ca.pem");
+    assert_string_equal(o.token_file, "/run/tok");
+    assert_int_equal(parse(&o, err, "--server", "https://s", "--service", "a", "--", "x",
+                           NULL), 0);
+    assert_null(o.ca_file);
+    assert_null(o.token_file);
 
     int64_t ms;
     assert_int_equal(opts_duration_ms("10", &ms), 0);
@@ -761,6 +776,88 @@ static void test_opts(void **state)
     assert_true(opts_valid_id(id));
 }
 
+/* ---- cred ------------------------------------------------------------- */
+
+/* Writes text to a fresh temporary file with mode; returns its path. */
+static char *temp_file(const char *text, mode_t mode)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/gotuned-unit-cred-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+    return path;
+}
+
+static void test_cred(void **state)
+{
+    (void)state;
+    char tok[CRED_TOKEN_MAX + 1], err[256];
+    const char *good = "abcDEF0123456789._~+/=-";
+
+    assert_true(cred_token_valid(good));
+    assert_false(cred_token_valid("short"));
+    assert_false(cred_token_valid("abcdefghijklmnop\r\nX-Evil: 1"));
+    assert_false(cred_token_valid("abcdefgh ijklmnop"));
+    assert_false(cred_token_valid(NULL));
+
+    /* Neither: no token. The environment when there is no file. */
+    assert_int_equal(cred_token_load(NULL, NULL, tok, sizeof tok, err, sizeof err), 0);
+    assert_string_equal(tok, "");
+    assert_int_equal(cred_token_load(NULL, "", tok, sizeof tok, err, sizeof err), 0);
+    assert_string_equal(tok, "");
+    assert_int_equal(cred_token_load(NULL, good, tok, sizeof tok, err, sizeof err), 0);
+    assert_string_equal(tok, good);
+    assert_int_equal(cred_token_load(NULL, "bad token", tok, sizeof tok, err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "GOTUNED_TOKEN"));
+
+    /* The file's first line, trimmed; the file wins over the environment. */
+    char *p = temp_file("  s3cret-token-0123456789 \r\nsecond line\n", 0600);
+    assert_int_equal(cred_token_load(p, good, tok, sizeof tok, err, sizeof err), 0);
+    assert_string_equal(tok, "s3cret-token-0123456789");
+    unlink(p);
+    p = temp_file("s3cret-token-0123456789", 0400); /* no newline at all */
+    assert_int_equal(cred_token_load(p, NULL, tok, sizeof tok, err, sizeof err), 0);
+    assert_string_equal(tok, "s3cret-token-0123456789");
+    unlink(p);
+
+    /* Readable by others or the group: refused, and the message says how. */
+    p = temp_file("s3cret-token-0123456789\n", 0644);
+    assert_int_equal(cred_token_load(p, NULL, tok, sizeof tok, err, sizeof err), -EPERM);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_string_equal(tok, "");
+    unlink(p);
+    p = temp_file("s3cret-token-0123456789\n", 0640);
+    assert_int_equal(cred_token_load(p, NULL, tok, sizeof tok, err, sizeof err), -EPERM);
+    unlink(p);
+
+    /* Not a token on the first line; an empty file; no file. */
+    p = temp_file("\ns3cret-token-0123456789\n", 0600);
+    assert_int_equal(cred_token_load(p, NULL, tok, sizeof tok, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "first line"));
+    unlink(p);
+    p = temp_file("", 0600);
+    assert_int_equal(cred_token_load(p, NULL, tok, sizeof tok, err, sizeof err), -EINVAL);
+    unlink(p);
+    assert_int_equal(cred_token_load("/nonexistent/tok", good, tok, sizeof tok, err,
+                                     sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "no such file"));
+
+    /* --ca: a PEM certificate somewhere in the file, or refused. */
+    p = temp_file("# bundle\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                  0644);
+    assert_int_equal(cred_ca_check(p, err, sizeof err), 0);
+    unlink(p);
+    p = temp_file("-----BEGIN PRIVATE KEY-----\n", 0600);
+    assert_int_equal(cred_ca_check(p, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "not a PEM bundle"));
+    unlink(p);
+    assert_int_equal(cred_ca_check("/nonexistent/ca.pem", err, sizeof err), -ENOENT);
+}
+
 int test_agent(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +873,7 @@ int test_agent(void)
         cmocka_unit_test(test_wire_batch),
         cmocka_unit_test(test_wire_config),
         cmocka_unit_test(test_opts),
+        cmocka_unit_test(test_cred),
     };
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ func main() {
 	sample := flag.Duration("sample", time.Second, "sample interval")
 	wait := flag.Duration("wait", 5*time.Minute, "blocking query wait")
 	configFile := flag.String("config-file", "", "config file written by a sidecar (file mode)")
+	ca := flag.String("ca", "", "PEM bundle that verifies an https -server (token: GOTUNED_TOKEN)")
 	task := flag.Duration("task", 200*time.Microsecond, "CPU time of one task")
 	flag.Parse()
 
@@ -54,7 +55,7 @@ func main() {
 
 	p := pool.New(pool.Options{Workers: runtime.GOMAXPROCS(0)})
 	a, err := agent.Start(ctx, agent.Options{
-		Server: *server, Service: *service, ID: *id, ConfigFile: *configFile,
+		Server: *server, Service: *service, ID: *id, ConfigFile: *configFile, CAFile: *ca,
 		Interval: *interval, SampleInterval: *sample, Wait: *wait, Pool: p,
 		OnConfig: func(c agent.Config) {
 			fmt.Printf("applied version=%d gomaxprocs=%d steal_threshold=%d\n",

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "server/auth.h"
+#include "server/unescape.h"
 
 #define MAX_FIELDS 4
 #define SERVICE_MAX 128                 /* as the API's ids: [A-Za-z0-9._-]{1,128} */
@@ -27,17 +28,6 @@ static bool all_in_set(const char *s, size_t n, const char *extra)
         if (!in_set(s[i], extra))
             return false;
     return true;
-}
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
 }
 
 /* A comma-separated list of service names, or "*". */
@@ -87,7 +77,7 @@ static int parse_fields(char **f, size_t nf, unsigned line, auth_token *tok, cha
             return line_error(err, errlen, line, "a sha256: entry wants 64 hex digits; "
                               "found %zu characters", strlen(hex));
         for (size_t i = 0; i < SHA256_LEN; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+            int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 return line_error(err, errlen, line, "a sha256: entry wants hex digits only");
             tok->digest[i] = (uint8_t)(hi << 4 | lo);

@@ -16,6 +16,7 @@
 
 #include "server/http.h"
 #include "server/log.h"
+#include "server/unescape.h"
 #include "server/wait.h"
 
 struct http_server {
@@ -47,39 +48,13 @@ static const char *lookup_header(void *conn, const char *key)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, key);
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* libmicrohttpd's unescaping of the path and of query keys and values
- * (%HH, in place), except that %00 stays as it is: a NUL cut the string
- * short, so DELETE /api/v1/agents/x%00junk deleted agent x and
- * /index.html%00.js served index.html. Left encoded, it fails the id and
- * number checks (400) and matches no route or file (404). */
+/* libmicrohttpd's unescaping of the path and of query keys and values,
+ * replaced by url_unescape (server/unescape.h), which keeps %00 encoded. */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
     (void)conn;
-    char *w = s;
-    for (const char *r = s; *r;) {
-        int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
-        int lo = hi >= 0 ? hex_digit(r[2]) : -1;
-        if (lo >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return url_unescape(s);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r,

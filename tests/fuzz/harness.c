@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tests/fuzz/harness.h"
+#include "server/unescape.h"
 
 static char dir[256];
 static pid_t owner;
@@ -101,33 +102,15 @@ void fuzz_request(api_request *req, fuzz_conn *conn, const char *method, const c
     *req = (api_request){ method, path, body, len, conn_query, conn_header, conn, false };
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 void fuzz_unescape(char *dst, const char *src, size_t len, int plus_is_space)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = src[i];
-        if (ch == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            ch = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-            i += 2;
-        } else if (ch == '+' && plus_is_space) {
-            ch = ' ';
-        }
-        if (ch == '\0')
-            break;
-        dst[o++] = ch;
-    }
-    dst[o] = '\0';
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    if (plus_is_space)
+        for (char *p = dst; *p; p++)
+            if (*p == '+')
+                *p = ' ';
+    url_unescape(dst);      /* the server's own decoding (server/unescape.h) */
 }
 
 static void fail(const char *what, const api_response *r)

@@ -42,9 +42,10 @@ void fuzz_request(api_request *req, fuzz_conn *conn, const char *method, const c
  * Returns the final status. */
 int fuzz_handle(api_ctx *ctx, const api_request *req);
 
-/* Percent-decodes src[0..len) into dst (room for len + 1 bytes) as
- * libmicrohttpd does for paths and query values ('+' becomes a space in
- * query values only); stops at a decoded NUL, as a C string would. */
+/* Percent-decodes src[0..len) into dst (room for len + 1 bytes) as the
+ * server does for paths and query values: libmicrohttpd turns '+' into a
+ * space in the query only, then calls url_unescape (which keeps %00
+ * encoded). A NUL byte in src ends the string there, as in a request. */
 void fuzz_unescape(char *dst, const char *src, size_t len, int plus_is_space);
 
 #endif

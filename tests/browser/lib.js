@@ -20,6 +20,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { chromium } = require('playwright-core');
+const { waitFor } = require('../e2e/lib.js');
 
 const WAIT_MS = 10000;           // every playwright wait (locators, navigation)
 const CHROMIUM = process.env.GOTUNED_CHROMIUM || '/usr/bin/chromium';
@@ -159,20 +160,10 @@ async function open(page, srv, hash = '#/') {
     await page.goto(`${srv.base}/${hash}`, { waitUntil: 'load' });
 }
 
-/* Polls fn (async) until it returns a truthy value; fails after timeoutMs
- * with what and the last value. */
-async function until(what, fn, timeoutMs = WAIT_MS, intervalMs = 100) {
-    const end = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        last = await fn();
-        if (last)
-            return last;
-        if (Date.now() >= end)
-            assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}` +
-                        (last !== undefined ? ` (last: ${JSON.stringify(last)})` : ''));
-        await sleep(intervalMs);
-    }
+/* Polls fn (async) until it returns a truthy value (tests/e2e/lib.js's
+ * waitFor, with the browser tests' default timeout). */
+function until(what, fn, timeoutMs = WAIT_MS, intervalMs = 100) {
+    return waitFor(what, fn, timeoutMs, intervalMs);
 }
 
 /* The values of attribute attr of every element matching selector, in

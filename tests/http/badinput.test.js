@@ -17,7 +17,7 @@ const net = require('node:net');
 const { before, after } = require('node:test');
 const {
     startServer, serverTest, assertError, assertStatus, assertJson, header, batch, sample,
-    postTelemetry, snapshot, sleep, OVERRIDE_OK,
+    postTelemetry, snapshot, sleep, OVERRIDE_OK, parseHttpResponse,
 } = require('./lib');
 const { dbDump } = require('./db');
 const { cases } = require('./badinput-cases');
@@ -37,30 +37,6 @@ after(async () => {
     if (srv)
         await srv.stop();
 });
-
-/* Parses the first HTTP answer in buf: {status, headers, json, text} or null. */
-function parseAnswer(buf) {
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0)
-        return null;
-    const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
-    if (!m)
-        return null;
-    const headers = {};
-    for (const l of lines.slice(1)) {
-        const i = l.indexOf(':');
-        if (i > 0)
-            headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    let body = buf.subarray(end + 4);
-    if (headers['content-length'] !== undefined)
-        body = body.subarray(0, Number(headers['content-length']));
-    const text = body.toString('utf8');
-    let json;
-    try { json = text.length ? JSON.parse(text) : undefined; } catch (e) { json = undefined; }
-    return { status: Number(m[1]), headers, json, text };
-}
 
 /* The request's bytes: the head, and the body in pieces (chunks when
  * chunked) so that sending stops as soon as an answer arrives. */
@@ -113,7 +89,7 @@ function exchange(c, port) {
         sock.on('close', () => {
             closed = true;
             clearTimeout(timer);
-            resolve(parseAnswer(Buffer.concat(recv)));
+            resolve(parseHttpResponse(Buffer.concat(recv)));
         });
         sock.on('connect', async () => {
             sock.write(head);

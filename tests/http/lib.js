@@ -607,5 +607,5 @@ async function assertUnchanged(srv, before, ids = [], what = '') {
 module.exports = {
     OVERRIDE_OK, sleep, freePort, freshDataDir, startServer, request, rawRequest, serverTest,
     assertStatus, assertError, assertJson, contentType, header, listOf, mergePolicy, servicePatch,
-    batch, sample, postTelemetry, snapshot, assertUnchanged, timeless,
+    batch, sample, postTelemetry, snapshot, assertUnchanged, timeless, parseHttpResponse,
 };

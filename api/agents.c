@@ -215,15 +215,16 @@ void h_agent_config(api_call *c)
         snprintf(h->agent, sizeof h->agent, "%s", a.id);
         return;
     }
-    if (current_config(c, &a, &v))
-        return;
+    /* The ETag names the version, so a poll that has it is answered
+     * without reading the config. */
     snprintf(c->resp->etag, sizeof c->resp->etag, "\"%s-v%lld\"", a.id,
              (long long)a.config_version);
     if (etag_matches(c, c->resp->etag)) {
-        store_version_cleanup(&v);
         reply_empty(c, 304);
         return;
     }
+    if (current_config(c, &a, &v))
+        return;
     reply_json(c, 200, json_version(a.id, &v));
     store_version_cleanup(&v);
 }

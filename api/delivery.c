@@ -374,9 +374,15 @@ void deliver_pending(api_ctx *ctx, store_agent *a)
         return;
     change x;
     tuner_policy pol;
+    const char *src;
+    int rc = store_policy_effective(ctx->store, a->service, &pol);
+    /* Most pushes have nothing to verify and no auto mode to run. */
+    if (rc == 0 && a->verify.version == 0 && mode_under(a, &pol, &src) != STORE_MODE_AUTO)
+        return;
     store_agent *values = malloc(sizeof *values);
     tuner_recommendation *rec = malloc(sizeof *rec);
-    int rc = values && rec ? store_policy_effective(ctx->store, a->service, &pol) : -ENOMEM;
+    if (rc == 0 && !(values && rec))
+        rc = -ENOMEM;
     if (rc == 0) {
         finish_step(ctx, a, &x, verification_change(ctx, a, &pol, &x, values), "verification");
         finish_step(ctx, a, &x, auto_change(ctx, a, &pol, &x, rec), "auto mode");

@@ -246,9 +246,9 @@ int get_int(api_call *c, json_t *obj, const char *path, const char *key,
         *present = false;
     if (!v || (null_ok && json_is_null(v)))
         return 0;
-    char name[160];
-    field_name(name, sizeof name, path, key);
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        char name[160];
+        field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be an integer from %lld to %lld", name,
                     min, max);
         return -1;
@@ -267,10 +267,10 @@ int get_real(api_call *c, json_t *obj, const char *path, const char *key,
         *present = false;
     if (!v || (null_ok && json_is_null(v)))
         return 0;
-    char name[160];
-    field_name(name, sizeof name, path, key);
     double d = json_number_value(v);
     if (!json_is_number(v) || !isfinite(d) || d < min || d > max) {
+        char name[160];
+        field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be a number from %g to %g", name, min,
                     max);
         return -1;
@@ -287,10 +287,10 @@ int get_str(api_call *c, json_t *obj, const char *path, const char *key,
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))
         return 0;
-    char name[160];
-    field_name(name, sizeof name, path, key);
     if (!json_is_string(v) || json_string_length(v) > maxlen ||
         strlen(json_string_value(v)) != json_string_length(v)) {
+        char name[160];
+        field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be a string of at most %zu bytes", name,
                     maxlen);
         return -1;

@@ -115,6 +115,22 @@ static void bind_state(sqlite3_stmt *st, const store_agent *a)
     assert(p - 1 == sqlite3_bind_parameter_count(st));
 }
 
+void sq_bind_throttle(sqlite3_stmt *st, int first, const store_throttle *t)
+{
+    sqlite3_bind_int64(st, first, t->periods < 0 ? -1 : t->periods);
+    sqlite3_bind_int64(st, first + 1, t->throttled);
+    sqlite3_bind_int64(st, first + 2, t->throttled_us);
+    sqlite3_bind_int64(st, first + 3, t->ms);
+}
+
+void sq_read_throttle(sqlite3_stmt *st, int col, store_throttle *t)
+{
+    t->periods = sqlite3_column_int64(st, col);
+    t->throttled = sqlite3_column_int64(st, col + 1);
+    t->throttled_us = sqlite3_column_int64(st, col + 2);
+    t->ms = sqlite3_column_int64(st, col + 3);
+}
+
 static void read_agent(sqlite3_stmt *st, store_agent *a)
 {
     memset(a, 0, sizeof *a);
@@ -131,14 +147,10 @@ static void read_agent(sqlite3_stmt *st, store_agent *a)
     a->first_seen_ms = sqlite3_column_int64(st, 10);
     a->last_seen_ms = sqlite3_column_int64(st, 11);
     a->samples_total = (uint64_t)sqlite3_column_int64(st, 12);
-    store_throttle *t[2] = { &a->throttle, &a->throttle_prev };
     int col = 13;
-    for (int i = 0; i < 2; i++) {
-        t[i]->periods = sqlite3_column_int64(st, col++);
-        t[i]->throttled = sqlite3_column_int64(st, col++);
-        t[i]->throttled_us = sqlite3_column_int64(st, col++);
-        t[i]->ms = sqlite3_column_int64(st, col++);
-    }
+    sq_read_throttle(st, col, &a->throttle);
+    sq_read_throttle(st, col + 4, &a->throttle_prev);
+    col += 8;
     a->dropped_samples = sqlite3_column_int64(st, col++);
     assert(col == 13 + NTHROTTLE_COLS);
     read_state(st, col, a);
@@ -148,16 +160,10 @@ static void read_agent(sqlite3_stmt *st, store_agent *a)
  * THROTTLE_COLS order). */
 static void bind_facts(sqlite3_stmt *st, const store_agent *f, int64_t now_ms)
 {
-    const store_throttle *t[2] = { &f->throttle, &f->throttle_prev };
-    int p = 12;
-    for (int i = 0; i < 2; i++) {
-        sqlite3_bind_int64(st, p++, t[i]->periods < 0 ? -1 : t[i]->periods);
-        sqlite3_bind_int64(st, p++, t[i]->throttled);
-        sqlite3_bind_int64(st, p++, t[i]->throttled_us);
-        sqlite3_bind_int64(st, p++, t[i]->ms);
-    }
-    sqlite3_bind_int64(st, p++, f->dropped_samples);
-    assert(p - 1 == 11 + NTHROTTLE_COLS);
+    sq_bind_throttle(st, 12, &f->throttle);
+    sq_bind_throttle(st, 16, &f->throttle_prev);
+    sqlite3_bind_int64(st, 20, f->dropped_samples);
+    _Static_assert(20 == 11 + NTHROTTLE_COLS, "bind_facts must bind THROTTLE_COLS");
     sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, f->service, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, f->hostname, -1, SQLITE_STATIC);
@@ -207,6 +213,13 @@ int store_agent_upsert_as(store *s, const store_agent *facts, const char *actor,
 
     if (!s || !facts_ok(facts))
         return -EINVAL;
+    /* Most pushes restate what the row already says: only the volatile
+     * facts change, and the flusher writes those in its next batch. */
+    if (sq_agent_touch(s, facts, now_ms)) {
+        if (created)
+            *created = false;
+        return 0;
+    }
     pthread_mutex_lock(&s->db_mu);
     rc = sq_begin(s);
     if (rc < 0)
@@ -258,7 +271,9 @@ int store_agent_upsert_as(store *s, const store_agent *facts, const char *actor,
         goto out;
     rc = sq_commit(s);
     if (rc == 0 && made)
-        sq_agent_added(s, facts->id);
+        sq_agent_added(s, facts, now_ms);
+    else if (rc == 0)
+        sq_agent_reported(s, facts, now_ms);
 out:
     if (rc < 0)
         sq_rollback(s);
@@ -293,10 +308,12 @@ int store_agent_get(store *s, const char *id, store_agent *out)
 {
     if (!s || !sq_id_ok(id) || !out)
         return -EINVAL;
+    if (sq_row_cached(s, id, out))
+        return 0;
     pthread_mutex_lock(&s->db_mu);
     int ret = get_agent(s, id, out);
     if (ret == 0)
-        sq_overlay_totals(s, out, 1);
+        sq_row_keep(s, out);
     pthread_mutex_unlock(&s->db_mu);
     return ret;
 }
@@ -607,6 +624,9 @@ int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms)
         rc = sq_commit(s);
     if (rc < 0)
         sq_rollback(s);
+    for (size_t i = 0; i < n; i++)
+        if (sq_id_ok(ch[i].agent_id))
+            sq_row_forget(s, ch[i].agent_id);
     pthread_mutex_unlock(&s->db_mu);
 
     if (rc < 0) {

@@ -280,6 +280,7 @@ static void teardown(store *s)
     pthread_mutex_destroy(&s->db_mu);
     pthread_mutex_destroy(&s->win_mu);
     pthread_mutex_destroy(&s->fl_mu);
+    pthread_mutex_destroy(&s->pol_mu);
     pthread_cond_destroy(&s->fl_cv);
     free(s);
 }
@@ -326,6 +327,7 @@ int store_open(const char *dir, const store_options *opt, store **out,
     pthread_mutex_init(&s->db_mu, NULL);
     pthread_mutex_init(&s->win_mu, NULL);
     pthread_mutex_init(&s->fl_mu, NULL);
+    pthread_mutex_init(&s->pol_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

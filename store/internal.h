@@ -31,6 +31,9 @@
 /* Expired samples deleted per transaction, for the same reason. */
 #define STORE_EXPIRE_CHUNK 10000
 
+/* Policy scopes cached (direct-mapped by a hash of the scope). */
+#define STORE_POLICY_CACHE 64u
+
 /* Every statement the store runs, each prepared once on first use. */
 typedef enum sq_id {
     SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_PING, SQ_SYNC_NORMAL, SQ_SYNC_FULL,
@@ -61,6 +64,19 @@ struct store {
     /* Flusher-owned scratch, used only with db_mu held. */
     win_sample **batch;         /* STORE_FLUSH_BATCH slots */
     unsigned char blob[TUNER_MAX_PROCS * 4 * 2];   /* local_runq, then pool_queues */
+
+    /* Policy scopes as last read, so that a push does not read the
+     * policies table: pol_gen moves on every policy write (with db_mu
+     * held), which makes every entry stale; a miss is filled with db_mu
+     * held, so no entry is older than the last write. */
+    pthread_mutex_t pol_mu;
+    uint64_t pol_gen;
+    struct pol_entry {
+        uint64_t gen;           /* 0 = empty */
+        bool any;
+        tuner_policy patch;
+        char scope[STORE_ID_MAX + 1];
+    } pol_cache[STORE_POLICY_CACHE];
 
     store_version_hook hook;    /* set once before other threads run */
     void *hook_ud;
@@ -104,6 +120,11 @@ void sq_bind_config(sqlite3_stmt *st, int first, const tuner_config *c);
 /* Reads TUNER_CFG_NFIELDS nullable columns from col on. */
 void sq_read_config(sqlite3_stmt *st, int col, tuner_config *c);
 
+/* Binds a throttling report as parameters first..first+3 (periods, throttled,
+ * throttled_us, ms), and reads it back from column col on. */
+void sq_bind_throttle(sqlite3_stmt *st, int first, const store_throttle *t);
+void sq_read_throttle(sqlite3_stmt *st, int col, store_throttle *t);
+
 /* Copies a column's text (NULL reads as "") into a fixed buffer,
  * truncating. */
 void sq_copy_text(char *dst, size_t cap, const unsigned char *src);
@@ -133,11 +154,28 @@ int sq_event_insert(store *s, const store_event *ev);
 /* Fills the in-memory agent table and the windows from the database.
  * Runs during open, before any other thread exists. */
 int sq_samples_load(store *s, char *err, size_t errlen);
-/* Copies the in-memory samples_total over what a row said, for agents
- * read from the database. Callers hold db_mu. */
+/* Copies the in-memory samples_total and volatile facts (win_vol) over
+ * what a row said, for agents read from the database. Callers hold db_mu. */
 void sq_overlay_totals(store *s, store_agent *a, size_t n);
 /* Adds a committed new agent to the in-memory table (db_mu held). */
-void sq_agent_added(store *s, const char *id);
+void sq_agent_added(store *s, const store_agent *facts, int64_t now_ms);
+/* After a push's facts were written to the agent's row (db_mu held): keeps
+ * its volatile facts and forgets the cached row. */
+void sq_agent_reported(store *s, const store_agent *facts, int64_t now_ms);
+/* A push from a known agent whose facts, but for the volatile ones, are
+ * those of its cached row: keeps the volatile ones for the flusher and
+ * returns true, with no database write. False (nothing done) otherwise.
+ * Needs no db_mu. */
+bool sq_agent_touch(store *s, const store_agent *facts, int64_t now_ms);
+/* The agent's cached row with the in-memory figures over it; false when
+ * none is cached. Needs no db_mu: rows are cached and forgotten with db_mu
+ * held, so a cached row is the committed one. */
+bool sq_row_cached(store *s, const char *id, store_agent *out);
+/* Caches a row just read from the database (db_mu held), then overlays the
+ * in-memory figures on *row. */
+void sq_row_keep(store *s, store_agent *row);
+/* Forgets the cached row of an agent whose row was written (db_mu held). */
+void sq_row_forget(store *s, const char *id);
 /* Drops a deleted agent from memory with its queued samples (db_mu held). */
 void sq_agent_removed(store *s, const char *id);
 /* Number of agents (db_mu held, so it matches the database). */

@@ -62,6 +62,49 @@ static int read_scope(store *s, const char *scope, tuner_policy *patch, bool *an
     return ret;
 }
 
+static struct pol_entry *cache_slot(store *s, const char *scope)
+{
+    uint32_t h = 2166136261u;           /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)scope; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &s->pol_cache[h % STORE_POLICY_CACHE];
+}
+
+/* read_scope through the cache; callers hold no store lock. */
+static int read_scope_cached(store *s, const char *scope, tuner_policy *patch, bool *any)
+{
+    pthread_mutex_lock(&s->pol_mu);
+    struct pol_entry *e = cache_slot(s, scope);
+    bool hit = e->gen != 0 && e->gen == s->pol_gen + 1 && strcmp(e->scope, scope) == 0;
+    if (hit) {
+        *patch = e->patch;
+        *any = e->any;
+    }
+    pthread_mutex_unlock(&s->pol_mu);
+    if (hit)
+        return 0;
+    pthread_mutex_lock(&s->db_mu);
+    int rc = read_scope(s, scope, patch, any);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->pol_mu);
+        e->gen = s->pol_gen + 1;
+        e->any = *any;
+        e->patch = *patch;
+        snprintf(e->scope, sizeof e->scope, "%s", scope);
+        pthread_mutex_unlock(&s->pol_mu);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    return rc;
+}
+
+/* After a policy write, with db_mu held: every cached scope is stale. */
+static void cache_forget(store *s)
+{
+    pthread_mutex_lock(&s->pol_mu);
+    s->pol_gen++;
+    pthread_mutex_unlock(&s->pol_mu);
+}
+
 /* Replaces a scope's rows with the fields p sets, inside a transaction. */
 static int write_scope(store *s, const char *scope, const tuner_policy *p,
                        int *deleted)
@@ -115,9 +158,7 @@ int store_policy_get_global(store *s, tuner_policy *out)
     bool any;
     if (!s || !out)
         return -EINVAL;
-    pthread_mutex_lock(&s->db_mu);
-    int rc = read_scope(s, GLOBAL_SCOPE, &patch, &any);
-    pthread_mutex_unlock(&s->db_mu);
+    int rc = read_scope_cached(s, GLOBAL_SCOPE, &patch, &any);
     if (rc < 0)
         return rc;
     tuner_policy_defaults(out);
@@ -130,9 +171,7 @@ int store_policy_get_service(store *s, const char *service, tuner_policy *out)
     bool any;
     if (!s || !sq_id_ok(service) || !out)
         return -EINVAL;
-    pthread_mutex_lock(&s->db_mu);
-    int rc = read_scope(s, service, out, &any);
-    pthread_mutex_unlock(&s->db_mu);
+    int rc = read_scope_cached(s, service, out, &any);
     if (rc == 0 && !any)
         rc = -ENOENT;
     return rc;
@@ -145,11 +184,9 @@ int store_policy_effective(store *s, const char *service, tuner_policy *out)
     if (!s || !out || (service && service[0] && !sq_id_ok(service)))
         return -EINVAL;
     memset(&patch, 0, sizeof patch);
-    pthread_mutex_lock(&s->db_mu);
-    int rc = read_scope(s, GLOBAL_SCOPE, &global, &any);
+    int rc = read_scope_cached(s, GLOBAL_SCOPE, &global, &any);
     if (rc == 0 && service && service[0])
-        rc = read_scope(s, service, &patch, &any);
-    pthread_mutex_unlock(&s->db_mu);
+        rc = read_scope_cached(s, service, &patch, &any);
     if (rc < 0)
         return rc;
     tuner_policy_defaults(out);
@@ -171,6 +208,7 @@ int store_policy_put_global(store *s, const tuner_policy *p, const store_event *
     if (rc == 0)
         rc = write_scope(s, GLOBAL_SCOPE, p, NULL);
     rc = sq_finish(s, rc, ev);
+    cache_forget(s);
     pthread_mutex_unlock(&s->db_mu);
     return rc;
 }
@@ -198,6 +236,7 @@ int store_policy_put_service(store *s, const char *service, const tuner_policy *
     if (rc == 0)
         rc = write_scope(s, service, p, NULL);
     rc = sq_finish(s, rc, ev);
+    cache_forget(s);
     pthread_mutex_unlock(&s->db_mu);
     return rc;
 }
@@ -215,6 +254,7 @@ int store_policy_delete_service(store *s, const char *service,
     if (rc == 0 && deleted == 0)
         rc = -ENOENT;
     rc = sq_finish(s, rc, ev);
+    cache_forget(s);
     pthread_mutex_unlock(&s->db_mu);
     return rc;
 }

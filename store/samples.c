@@ -32,10 +32,106 @@ static void note_drops(store *s, size_t dropped)
 
 /* ----------------------------------------------------- in-memory agents */
 
-void sq_agent_added(store *s, const char *id)
+/* The volatile facts of a push received at now_ms. */
+static void vol_from(win_vol *v, const store_agent *facts, int64_t now_ms)
+{
+    v->last_seen_ms = now_ms;
+    v->throttle = facts->throttle;
+    v->throttle_prev = facts->throttle_prev;
+    v->dropped_samples = facts->dropped_samples;
+}
+
+/* Copies the in-memory figures over what a row says. */
+static void overlay(const win_agent *w, store_agent *a)
+{
+    a->samples_total = w->samples_total;
+    a->last_seen_ms = w->vol.last_seen_ms;
+    a->throttle = w->vol.throttle;
+    a->throttle_prev = w->vol.throttle_prev;
+    a->dropped_samples = w->vol.dropped_samples;
+}
+
+void sq_agent_added(store *s, const store_agent *facts, int64_t now_ms)
 {
     pthread_mutex_lock(&s->win_mu);
-    win_add(&s->win, id);
+    win_agent *a = win_add(&s->win, facts->id);
+    vol_from(&a->vol, facts, now_ms);
+    pthread_mutex_unlock(&s->win_mu);
+}
+
+void sq_agent_reported(store *s, const store_agent *facts, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->win_mu);
+    win_agent *a = win_find(&s->win, facts->id);
+    if (a) {
+        vol_from(&a->vol, facts, now_ms);
+        win_mark_dirty(&s->win, a);
+        free(a->row);
+        a->row = NULL;
+    }
+    pthread_mutex_unlock(&s->win_mu);
+}
+
+/* True when the facts a push states, other than the volatile ones, are
+ * those of the cached row. */
+static bool same_facts(const store_agent *row, const store_agent *f)
+{
+    return strcmp(row->service, f->service) == 0 && strcmp(row->hostname, f->hostname) == 0
+        && strcmp(row->runtime, f->runtime) == 0 && row->pid == f->pid
+        && row->cpu.num_cpu == f->cpu.num_cpu && row->cpu.affinity == f->cpu.affinity
+        && (row->cpu.limit == f->cpu.limit
+            || (isnan(row->cpu.limit) && isnan(f->cpu.limit)))
+        && strcmp(row->limit_source, f->limit_source) == 0
+        && row->parent_tighter == f->parent_tighter;
+}
+
+bool sq_agent_touch(store *s, const store_agent *facts, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->win_mu);
+    win_agent *a = win_find(&s->win, facts->id);
+    bool same = a && a->row && same_facts(a->row, facts);
+    if (same) {
+        vol_from(&a->vol, facts, now_ms);
+        win_mark_dirty(&s->win, a);
+    }
+    pthread_mutex_unlock(&s->win_mu);
+    return same;
+}
+
+bool sq_row_cached(store *s, const char *id, store_agent *out)
+{
+    pthread_mutex_lock(&s->win_mu);
+    const win_agent *a = win_find(&s->win, id);
+    bool hit = a && a->row;
+    if (hit) {
+        *out = *a->row;
+        overlay(a, out);
+    }
+    pthread_mutex_unlock(&s->win_mu);
+    return hit;
+}
+
+void sq_row_keep(store *s, store_agent *row)
+{
+    pthread_mutex_lock(&s->win_mu);
+    win_agent *a = win_find(&s->win, row->id);
+    if (a) {
+        if (!a->row)
+            a->row = xmalloc(sizeof *a->row);
+        *a->row = *row;
+        overlay(a, row);
+    }
+    pthread_mutex_unlock(&s->win_mu);
+}
+
+void sq_row_forget(store *s, const char *id)
+{
+    pthread_mutex_lock(&s->win_mu);
+    win_agent *a = win_find(&s->win, id);
+    if (a) {
+        free(a->row);
+        a->row = NULL;
+    }
     pthread_mutex_unlock(&s->win_mu);
 }
 
@@ -64,7 +160,7 @@ void sq_overlay_totals(store *s, store_agent *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         const win_agent *w = win_find(&s->win, a[i].id);
         if (w)
-            a[i].samples_total = w->samples_total;
+            overlay(w, &a[i]);
     }
     pthread_mutex_unlock(&s->win_mu);
 }
@@ -262,14 +358,22 @@ static int flush_round(store *s, int64_t cutoff_ms, bool *more)
     }
     for (size_t i = 0; rc == 0 && i < ntotals; i++) {
         sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_SET_TOTAL,
-                                   "UPDATE agents SET samples_total = ?2 WHERE id = ?1");
+            "UPDATE agents SET samples_total = ?2, last_seen_ms = ?3, thr_periods = ?4, "
+            "thr_throttled = ?5, thr_us = ?6, thr_ms = ?7, thr_prev_periods = ?8, "
+            "thr_prev_throttled = ?9, thr_prev_us = ?10, thr_prev_ms = ?11, "
+            "dropped_samples = ?12 WHERE id = ?1");
         if (!st) {
             rc = -EIO;
             break;
         }
+        const win_vol *v = &totals[i].vol;
         sqlite3_bind_text(st, 1, totals[i].agent->id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)totals[i].total);
-        rc = sq_run(s, st, "sample total update");
+        sqlite3_bind_int64(st, 3, v->last_seen_ms);
+        sq_bind_throttle(st, 4, &v->throttle);
+        sq_bind_throttle(st, 8, &v->throttle_prev);
+        sqlite3_bind_int64(st, 12, v->dropped_samples);
+        rc = sq_run(s, st, "agent totals update");
     }
     if (rc == 0) {
         sqlite3_stmt *st = sq_stmt(s, SQ_SAMPLE_EXPIRE,
@@ -446,7 +550,10 @@ int sq_samples_load(store *s, char *err, size_t errlen)
     int ret = 0, rc;
     /* No other thread exists yet, but the helpers expect the locks held. */
     pthread_mutex_lock(&s->db_mu);
-    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_TOTALS, "SELECT id, samples_total FROM agents");
+    sqlite3_stmt *st = sq_stmt(s, SQ_AGENT_TOTALS,
+        "SELECT id, samples_total, last_seen_ms, thr_periods, thr_throttled, thr_us, "
+        "thr_ms, thr_prev_periods, thr_prev_throttled, thr_prev_us, thr_prev_ms, "
+        "dropped_samples FROM agents");
     if (!st) {
         ret = -EIO;
         goto out;
@@ -457,6 +564,10 @@ int sq_samples_load(store *s, char *err, size_t errlen)
         pthread_mutex_lock(&s->win_mu);
         win_agent *a = win_add(&s->win, id);
         a->samples_total = (uint64_t)sqlite3_column_int64(st, 1);
+        a->vol.last_seen_ms = sqlite3_column_int64(st, 2);
+        sq_read_throttle(st, 3, &a->vol.throttle);
+        sq_read_throttle(st, 7, &a->vol.throttle_prev);
+        a->vol.dropped_samples = sqlite3_column_int64(st, 11);
         pthread_mutex_unlock(&s->win_mu);
         ret = load_window(s, a);
         if (ret < 0)

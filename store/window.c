@@ -34,13 +34,13 @@ void win_table_init(win_table *t)
     t->buckets = xcalloc(t->nbuckets, sizeof *t->buckets);
 }
 
-static void ring_free(win_agent *a)
+static void agent_free(win_agent *a)
 {
+    free(a->row);
     for (uint32_t i = 0; i < a->len; i++)
         win_sample_release(a->ring[(a->head + i) % a->cap]);
     free(a->ring);
-    a->ring = NULL;
-    a->cap = a->head = a->len = 0;
+    free(a);
 }
 
 void win_table_cleanup(win_table *t)
@@ -51,8 +51,7 @@ void win_table_cleanup(win_table *t)
         win_agent *a = t->buckets[b];
         while (a) {
             win_agent *next = a->next;
-            ring_free(a);
-            free(a);
+            agent_free(a);
             a = next;
         }
     }
@@ -122,8 +121,7 @@ void win_remove(win_table *t, win_agent *a)
         *dp = a->dirty_next;
         t->ndirty--;
     }
-    ring_free(a);
-    free(a);
+    agent_free(a);
     t->count--;
 }
 
@@ -209,6 +207,7 @@ size_t win_take_dirty(win_table *t, win_total *out, size_t max)
         t->ndirty--;
         out[n].agent = a;
         out[n].total = a->samples_total;
+        out[n].vol = a->vol;
         n++;
     }
     return n;

@@ -19,6 +19,16 @@
 
 typedef struct win_agent win_agent;
 
+/* The facts every push restates and nothing else reads back durably: kept
+ * here, authoritative, and written to the agents row with samples_total by
+ * the flusher, so that a push from a known agent whose other facts did not
+ * change commits nothing. */
+typedef struct win_vol {
+    int64_t last_seen_ms;
+    store_throttle throttle, throttle_prev;
+    int64_t dropped_samples;
+} win_vol;
+
 /* One accepted sample. A single allocation holds the sample, its
  * local_runq and then its pool_queues; it is shared by the agent's ring and the persistence queue,
  * and the last holder to release it frees it. */
@@ -36,9 +46,14 @@ struct win_agent {
     char id[STORE_ID_MAX + 1];
     win_agent *next;            /* hash bucket chain */
     win_agent *dirty_next;      /* next on the table's dirty list */
-    bool dirty;                 /* samples_total changed since last persisted */
+    bool dirty;                 /* samples_total or vol changed since last
+                                   persisted */
     uint64_t samples_total;     /* authoritative; the agents row lags by at
                                    most one flush */
+    win_vol vol;                /* likewise */
+    store_agent *row;           /* the agents row as last read, NULL until
+                                   read and after every write to it; the
+                                   fields above overlay its copies */
     win_sample **ring;          /* NULL until the first sample; grows by
                                    doubling up to TUNER_MAX_WINDOW so idle
                                    agents cost little */
@@ -53,10 +68,12 @@ typedef struct win_table {
     size_t ndirty;
 } win_table;
 
-/* A samples_total to persist, captured while the window lock was held. */
+/* A samples_total and vol to persist, captured while the window lock was
+ * held. */
 typedef struct win_total {
     const win_agent *agent;
     uint64_t total;
+    win_vol vol;
 } win_total;
 
 void win_table_init(win_table *t);
@@ -66,7 +83,7 @@ void win_table_cleanup(win_table *t);
 win_agent *win_find(const win_table *t, const char *id);
 /* Returns the agent with this id, adding an empty one if needed. */
 win_agent *win_add(win_table *t, const char *id);
-/* Unlinks and frees a, releasing its ring. */
+/* Unlinks and frees a, releasing its ring and cached row. */
 void win_remove(win_table *t, win_agent *a);
 
 /* Copies *src (and its nprocs local_runq and npool pool_queues values)

@@ -26,9 +26,22 @@ static void hot_set(tuner_reason *r, uint32_t i)
     }
 }
 
-/* Writes up to max hot P indices as "1, 5, 9" into buf. The bitmap is read
- * a word at a time, set bits only: testing all TUNER_MAX_PROCS bits one by
- * one cost a third of a whole 16-P evaluation (bench/tuner.c). */
+/* Appends the n bytes at s to buf (len bytes, *used of them taken, *used <
+ * len) as snprintf would: what fits before a terminating NUL, while *used
+ * grows by n, so that *used >= len says the text was cut. */
+static void append(char *buf, size_t len, size_t *used, const char *s, size_t n)
+{
+    size_t room = len - *used - 1;
+    memcpy(buf + *used, s, n < room ? n : room);
+    buf[*used + (n < room ? n : room)] = '\0';
+    *used += n;
+}
+
+/* Writes up to max hot P indices as "1, 5, 9" into buf. This runs on every
+ * evaluation, so it is kept cheap (bench/tuner.c): the bitmap is read a word
+ * at a time, set bits only (testing all TUNER_MAX_PROCS bits one by one cost
+ * a third of a 16-P evaluation), and the numbers are written by hand (an
+ * snprintf per P cost more than the rest of the list). */
 static void hot_list(const tuner_reason *r, char *buf, size_t len, int max)
 {
     size_t used = 0;
@@ -38,13 +51,21 @@ static void hot_list(const tuner_reason *r, char *buf, size_t len, int max)
         for (uint64_t bits = r->hot[word]; bits && used < len; bits &= bits - 1) {
             uint32_t i = word * 64 + (uint32_t)__builtin_ctzll(bits);
             if (shown == max) {
-                snprintf(buf + used, len - used, ", ...");
+                append(buf, len, &used, ", ...", 5);
                 return;
             }
-            int w = snprintf(buf + used, len - used, "%s%u", shown ? ", " : "", i);
-            if (w < 0)
-                return;
-            used += (size_t)w;
+            /* ", " (after the first) and the index's digits, right-aligned. */
+            char num[16];
+            size_t at = sizeof num;
+            do {
+                num[--at] = (char)('0' + i % 10);
+                i /= 10;
+            } while (i > 0);
+            if (shown) {
+                num[--at] = ' ';
+                num[--at] = ',';
+            }
+            append(buf, len, &used, num + at, sizeof num - at);
             shown++;
         }
     }

@@ -179,9 +179,10 @@ BENCH_SCRIPTS := bench/waiters.sh bench/agent.sh
 $(BENCH_BINS): $(O)/bench/%: $(O)/bench/%.o
 	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-# The tuner micro-benchmark is no client: it links the tuner's objects (pure
-# C and libm) and calls them in-process. Added after the libc-only rule above,
-# whose target list is read where it stands.
+# The tuner micro-benchmark is no client and its script starts no server: it
+# links the tuner's objects (pure C and libm) and calls them in-process.
+# Added after the libc-only rule above, whose target list is read where it
+# stands.
 BENCH_BINS    += $(O)/bench/tuner
 BENCH_SCRIPTS += bench/tuner.sh
 $(O)/bench/tuner: $(O)/bench/tuner.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c))

@@ -179,6 +179,15 @@ BENCH_SCRIPTS := bench/waiters.sh bench/agent.sh
 $(BENCH_BINS): $(O)/bench/%: $(O)/bench/%.o
 	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# The tuner micro-benchmark is no client and its script starts no server: it
+# links the tuner's objects (pure C and libm) and calls them in-process.
+# Added after the libc-only rule above, whose target list is read where it
+# stands.
+BENCH_BINS    += $(O)/bench/tuner
+BENCH_SCRIPTS += bench/tuner.sh
+$(O)/bench/tuner: $(O)/bench/tuner.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c))
+	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+
 bench: deps
 	@$(MAKE) --no-print-directory $(O)/gotuned $(BENCH_BINS)
 	@rc=0; for s in $(BENCH_SCRIPTS); do \

@@ -443,6 +443,79 @@ static void test_upsert(void **state)
     store_close(s);
 }
 
+/* A push that restates an agent's facts commits nothing: the volatile
+ * facts (last seen, throttling, drops) are answered from memory at once
+ * and reach the row with the flusher; any other fact commits at once, and
+ * every write to the row is seen by the next read (the cached row is
+ * forgotten). */
+static void test_push_path(void **state)
+{
+    fixture *fx = *state;
+    store_options opt;
+    store_options_default(&opt);
+    opt.flush_interval_ms = 3600 * 1000;    /* the test flushes by hand */
+    store *s = open_store(fx, &opt);
+    store_agent f, a;
+    bool created = true;
+
+    make_facts(&f, "agent-1", "orders");
+    assert_int_equal(store_agent_upsert(s, &f, 1000, &created), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);    /* caches the row */
+
+    f.throttle = (store_throttle){ 500, 20, 4000, 2000 };
+    f.dropped_samples = 5;
+    assert_int_equal(store_agent_upsert(s, &f, 2000, &created), 0);
+    assert_false(created);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.last_seen_ms, 2000);
+    assert_int_equal(a.dropped_samples, 5);
+    assert_memory_equal(&a.throttle, &f.throttle, sizeof a.throttle);
+    size_t n = 0;
+    bool more = false;
+    assert_int_equal(store_agent_list(s, NULL, NULL, &a, 1, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(a.last_seen_ms, 2000);
+    /* Not in the row yet: no commit was made for it. */
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 1000);
+    assert_int_equal(raw_int(fx, "SELECT dropped_samples FROM agents"), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 2000);
+    assert_int_equal(raw_int(fx, "SELECT dropped_samples FROM agents"), 5);
+    assert_int_equal(raw_int(fx, "SELECT thr_periods + thr_throttled + thr_us FROM agents"),
+                     4520);
+
+    /* Another fact commits at once, and the next read has it. */
+    snprintf(f.hostname, sizeof f.hostname, "moved");
+    assert_int_equal(store_agent_upsert(s, &f, 3000, NULL), 0);
+    char host[64];
+    raw_text(fx, "SELECT hostname FROM agents WHERE id = 'agent-1'", host, sizeof host);
+    assert_string_equal(host, "moved");
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_string_equal(a.hostname, "moved");
+    assert_int_equal(a.last_seen_ms, 3000);
+    f.cpu.limit = 1.5;
+    assert_int_equal(store_agent_upsert(s, &f, 3500, NULL), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_true(a.cpu.limit == 1.5);
+
+    /* A change through store_apply is seen by the next read too. */
+    assert_int_equal(store_agent_set_mode(s, "agent-1", STORE_MODE_PINNED, NULL), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+
+    /* Memory only, then closed: the close flushes it. */
+    assert_int_equal(store_agent_upsert(s, &f, 4000, NULL), 0);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 3500);
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 4000);
+    s = open_store(fx, &opt);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.last_seen_ms, 4000);
+    assert_int_equal(a.dropped_samples, 5);
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+    store_close(s);
+}
+
 static void test_list_paging(void **state)
 {
     fixture *fx = *state;
@@ -2141,6 +2214,7 @@ int test_store(void)
         T(test_refuses_newer_schema),
         T(test_reopen_keeps_everything),
         T(test_upsert),
+        T(test_push_path),
         T(test_list_paging),
         T(test_mode),
         T(test_config_versions),

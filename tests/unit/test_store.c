@@ -1236,6 +1236,81 @@ static void test_pending_cap(void **state)
     store_close(s);
 }
 
+/* The in-memory encoding gives back exactly what it was given. */
+static void test_sample_encoding(void **state)
+{
+    (void)state;
+    static int32_t q[2 * TUNER_MAX_PROCS], back[2 * TUNER_MAX_PROCS];
+    const double figs[] = { -1, 0, 12, 480.5, -0.0, 1e300, 9007199254740992.0,
+                            9007199254740991.0, 3.0e-7, NAN };
+    for (size_t f = 0; f < sizeof figs / sizeof figs[0]; f++) {
+        tuner_sample x, y;
+        tuner_sample_init(&x);
+        x.ts_ms = f % 2 ? -1 : (int64_t)1 << 52;
+        x.recv_ms = 1764900000123 + (int64_t)f;
+        x.gomaxprocs = f % 3 ? -1 : TUNER_MAX_PROCS;
+        x.idle_procs = 0;
+        x.threads = 10000000;
+        x.spinning_threads = INT32_MIN;
+        x.idle_threads = INT32_MAX;
+        x.needspinning = 1;
+        x.global_runq = INT64_MAX;
+        x.goroutines = INT64_MIN;
+        x.lat_p50_us = figs[f];
+        x.lat_p99_us = figs[(f + 1) % (sizeof figs / sizeof figs[0])];
+        x.gc_p99_us = figs[(f + 2) % (sizeof figs / sizeof figs[0])];
+        x.nprocs = f == 0 ? 0 : f == 1 ? TUNER_MAX_PROCS : 16;
+        x.npool = f % 2 ? (uint32_t)f : 0;
+        x.pool_threshold = f % 2 ? 3 : -1;
+        x.pool_scope = f % 2 ? 1 : -1;
+        for (uint32_t i = 0; i < x.nprocs + x.npool; i++)
+            q[i] = i % 5 == 0 ? 100000000 : i % 7 == 0 ? -3 : (int32_t)i;
+        x.local_runq = q;
+        x.pool_queues = q + x.nprocs;
+        win_sample *w = win_sample_new(&x);
+        win_sample_get(w, &y, back);
+        assert_int_equal(y.ts_ms, x.ts_ms);
+        assert_int_equal(y.recv_ms, x.recv_ms);
+        assert_int_equal(y.gomaxprocs, x.gomaxprocs);
+        assert_int_equal(y.idle_procs, x.idle_procs);
+        assert_int_equal(y.threads, x.threads);
+        assert_int_equal(y.spinning_threads, x.spinning_threads);
+        assert_int_equal(y.idle_threads, x.idle_threads);
+        assert_int_equal(y.needspinning, x.needspinning);
+        assert_true(y.global_runq == x.global_runq);
+        assert_true(y.goroutines == x.goroutines);
+        assert_memory_equal(&y.lat_p50_us, &x.lat_p50_us, sizeof(double));
+        assert_memory_equal(&y.lat_p99_us, &x.lat_p99_us, sizeof(double));
+        assert_memory_equal(&y.gc_p99_us, &x.gc_p99_us, sizeof(double));
+        assert_int_equal(y.pool_threshold, x.pool_threshold);
+        assert_int_equal(y.pool_scope, x.pool_scope);
+        assert_int_equal(y.nprocs, x.nprocs);
+        assert_int_equal(y.npool, x.npool);
+        assert_ptr_equal(y.local_runq, back);
+        assert_ptr_equal(y.pool_queues, back + x.nprocs);
+        if (x.nprocs + x.npool)
+            assert_memory_equal(back, q, (x.nprocs + x.npool) * sizeof(int32_t));
+        win_sample_release(w);
+    }
+    /* A typical 16-P sample is small. */
+    tuner_sample x;
+    int32_t runq[16] = { 0, 3, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0 };
+    tuner_sample_init(&x);
+    x.ts_ms = 1764900000000;
+    x.recv_ms = 1764900000250;
+    x.gomaxprocs = 16;
+    x.idle_procs = 10;
+    x.threads = 20;
+    x.global_runq = 0;
+    x.lat_p50_us = 12;
+    x.lat_p99_us = 480;
+    x.nprocs = 16;
+    x.local_runq = runq;
+    win_sample *w = win_sample_new(&x);
+    assert_in_range(w->size, 16, 48);
+    win_sample_release(w);
+}
+
 /* The queue on its own: order, the cap, putting a failed batch back. */
 static void test_pending_queue(void **state)
 {
@@ -2236,6 +2311,7 @@ int test_store(void)
         T(test_mode_default),
         T(test_migrate_from_v1),
         T(test_apply_large_batch),
+        cmocka_unit_test(test_sample_encoding),
         cmocka_unit_test(test_pending_queue),
         T(test_concurrency),
         T(test_crash_durability),

@@ -190,9 +190,10 @@ $(O)/bench/tuner: $(O)/bench/tuner.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.
 
 bench: deps
 	@$(MAKE) --no-print-directory $(O)/gotuned $(BENCH_BINS)
+	@rm -rf $(O)/bench/results $(O)/bench/waiters.json
 	@rc=0; for s in $(BENCH_SCRIPTS); do \
 	    O=$(O) GOTUNED_BIN=$(abspath $(O)/gotuned) $$s || rc=1; \
-	done; exit $$rc
+	done; node bench/summary.js $(O) || rc=1; exit $$rc
 
 install: $(O)/gotuned $(O)/gotuned-agent
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -397,6 +397,8 @@ static int flush_round(store *s, int64_t cutoff_ms, bool *more)
 
     pthread_mutex_lock(&s->win_mu);
     if (rc == 0) {
+        if (n)
+            sq_stats_batch(s, n);
         for (size_t i = 0; i < n; i++)
             win_sample_release(s->batch[i]);
         if (s->drop_logged && s->queue.len == 0) {

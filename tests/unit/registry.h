@@ -24,7 +24,8 @@
     X(decode)          \
     X(wait)            \
     X(agent)           \
-    X(auth)
+    X(auth)            \
+    X(metrics)
 
 #define X(name) int test_##name(void);
 UNIT_GROUPS(X)

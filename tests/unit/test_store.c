@@ -1311,6 +1311,179 @@ static void test_sample_encoding(void **state)
     win_sample_release(w);
 }
 
+/* store_stats: durable and batch commits, batch sizes, versions by source,
+ * the pending queue's drops; each moved by exactly what the test did. */
+static void test_stats(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;      /* only the test's store_flush writes */
+    store *s = open_store(fx, &o);
+    store_stats st;
+    store_stats_get(s, &st);
+    for (int k = 0; k < STORE_COMMIT_NKINDS; k++) {
+        assert_int_equal(st.commit[k].nbounds, store_commit_nbounds);
+        for (size_t i = 0; i <= st.commit[k].nbounds; i++)
+            assert_int_equal(st.commit[k].counts[i], 0);
+    }
+    assert_int_equal(st.samples_persisted + st.samples_dropped + st.samples_pending, 0);
+
+    add_agent(s, "a", "svc");
+    add_agent(s, "b", "svc");
+    assert_int_equal(store_agent_set_mode(s, "b", STORE_MODE_AUTO, NULL), 0);
+    static const char *const sources[] = { "operator", "tuner", "rollback", "tuner", "later" };
+    for (int i = 0; i < 5; i++) {
+        tuner_config c = make_config(2 + i);
+        assert_int_equal(store_config_append(s, "a", i, &c, sources[i], NULL, NULL, NULL,
+                                             2000 + i, NULL), 0);
+    }
+    /* A stale change makes no version (its transaction still commits). */
+    tuner_config c = make_config(9);
+    assert_int_equal(store_config_append(s, "a", 0, &c, "operator", NULL, NULL, NULL, 3000,
+                                         NULL), -ESTALE);
+    store_test_pending_limit(s, 10);
+    append_seq(s, "a", 0, 25, now_ms());
+    assert_int_equal(store_flush(s), 0);
+
+    store_stats_get(s, &st);
+    uint64_t durable = 0, batches = 0;
+    for (size_t i = 0; i <= st.commit[STORE_COMMIT_DURABLE].nbounds; i++)
+        durable += st.commit[STORE_COMMIT_DURABLE].counts[i];
+    for (size_t i = 0; i <= st.commit[STORE_COMMIT_BATCH].nbounds; i++)
+        batches += st.commit[STORE_COMMIT_BATCH].counts[i];
+    assert_int_equal(durable, 2 + 1 + 5 + 1);   /* two agents, a mode, five versions,
+                                                   the stale change */
+    assert_int_equal(batches, 1);
+    assert_true(st.commit[STORE_COMMIT_DURABLE].sum > 0);
+    assert_true(st.commit[STORE_COMMIT_DURABLE].sum < 60);
+    assert_int_equal(st.versions[STORE_SOURCE_OPERATOR], 1);
+    assert_int_equal(st.versions[STORE_SOURCE_TUNER], 2);
+    assert_int_equal(st.versions[STORE_SOURCE_ROLLBACK], 1);
+    assert_int_equal(st.versions[STORE_SOURCE_OVERRIDE], 0);
+    assert_int_equal(st.versions[STORE_SOURCE_OTHER], 1);
+    assert_string_equal(store_source_name(STORE_SOURCE_OTHER), "other");
+    assert_null(store_source_name(STORE_NSOURCES));
+    assert_string_equal(store_commit_kind_name(STORE_COMMIT_BATCH), "batch");
+    assert_null(store_commit_kind_name(-1));
+    /* 25 appended over a cap of 10: 15 dropped, one batch of 10 written,
+     * which is in the bucket whose upper bound is 10. */
+    assert_int_equal(st.samples_dropped, 15);
+    assert_int_equal(st.samples_pending, 0);
+    assert_int_equal(st.samples_persisted, 10);
+    assert_true(st.batch.sum == 10.0);
+    for (size_t i = 0; i <= st.batch.nbounds; i++)
+        assert_int_equal(st.batch.counts[i],
+                         i < st.batch.nbounds && st.batch.bounds[i] == 10.0 ? 1 : 0);
+    /* An empty flush commits a batch transaction but counts no batch. */
+    assert_int_equal(store_flush(s), 0);
+    store_stats_get(s, &st);
+    uint64_t sized = 0;
+    for (size_t i = 0; i <= st.batch.nbounds; i++)
+        sized += st.batch.counts[i];
+    assert_int_equal(sized, 1);
+    store_close(s);
+}
+
+/* The census groups agents by stored mode and staleness; agents that follow
+ * their policy are grouped by service as well. */
+static void test_census(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    store_census_row *rows = NULL;
+    size_t n = 99;
+    assert_int_equal(store_agent_census(s, 0, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    free(rows);
+    static const struct { const char *id, *service; int64_t seen; int64_t dropped; int mode; } ag[] = {
+        { "d1", "s1", 5000, 4, STORE_MODE_DEFAULT },
+        { "d2", "s1", 5000, 1, STORE_MODE_DEFAULT },
+        { "d3", "s1", 1000, 0, STORE_MODE_DEFAULT },
+        { "d4", "s2", 5000, 0, STORE_MODE_DEFAULT },
+        { "a1", "s1", 5000, 3, STORE_MODE_AUTO },
+        { "a2", "s2", 5000, 0, STORE_MODE_AUTO },
+        { "p1", "s2", 1000, 0, STORE_MODE_PINNED },
+    };
+    for (size_t i = 0; i < sizeof ag / sizeof ag[0]; i++) {
+        store_agent a;
+        make_facts(&a, ag[i].id, ag[i].service);
+        a.dropped_samples = ag[i].dropped;
+        assert_int_equal(store_agent_upsert(s, &a, ag[i].seen, NULL), 0);
+        if (ag[i].mode != STORE_MODE_DEFAULT)
+            assert_int_equal(store_agent_set_mode(s, ag[i].id, (store_mode)ag[i].mode, NULL), 0);
+    }
+    assert_int_equal(store_agent_census(s, 3000, &rows, &n), 0);
+    /* s1 default live (2), s1 default stale (1), s2 default live (1),
+     * auto live (2), pinned stale (1), in any order. */
+    assert_int_equal(n, 5);
+    uint64_t seen[5] = { 0 };
+    double dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        const store_census_row *r = &rows[i];
+        dropped += r->dropped_samples;
+        int k = r->mode == STORE_MODE_DEFAULT && strcmp(r->service, "s1") == 0 ? (r->stale ? 1 : 0)
+                : r->mode == STORE_MODE_DEFAULT && strcmp(r->service, "s2") == 0 && !r->stale ? 2
+                : r->mode == STORE_MODE_AUTO && !r->stale && r->service[0] == '\0' ? 3
+                : r->mode == STORE_MODE_PINNED && r->stale && r->service[0] == '\0' ? 4 : -1;
+        assert_true(k >= 0);
+        assert_int_equal(seen[k], 0);
+        seen[k] = r->agents;
+    }
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 1);
+    assert_int_equal(seen[3], 2);
+    assert_int_equal(seen[4], 1);
+    assert_true(dropped == 8.0);
+    free(rows);
+    assert_int_equal(store_agent_census(NULL, 0, &rows, &n), -EINVAL);
+    store_close(s);
+}
+
+/* A census of more agents than one page reads counts every agent once. */
+static void test_census_pages(void **state)
+{
+    fixture *fx = *state;
+    store_close(open_store(fx, NULL));
+    /* 4,500 agents (over two pages) in one transaction of the test's own:
+     * every third sets its mode (auto), every fifth was last seen at 1,
+     * and agent i reports i dropped samples. */
+    sqlite3 *db = raw_open(fx);
+    const char *sql =
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4499) "
+        "INSERT INTO agents (id, service, hostname, runtime, pid, num_cpu, affinity, "
+        "cpu_limit, limit_source, parent_tighter, first_seen_ms, last_seen_ms, mode, "
+        "mode_set, dropped_samples) "
+        "SELECT printf('cs-%05d', i), printf('svc%d', i % 7), 'h', 'go1.19', i, 8, 8, 2, '', "
+        "0, 1, CASE WHEN i % 5 = 0 THEN 1 ELSE 9000 END, "
+        "CASE WHEN i % 3 = 0 THEN 'auto' ELSE 'recommend' END, i % 3 = 0, i FROM n";
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store *s = open_store(fx, NULL);
+    store_census_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(store_agent_census(s, 5000, &rows, &n), 0);
+    uint64_t total = 0, autos = 0, stale = 0, stale_auto = 0;
+    double dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += rows[i].agents;
+        autos += rows[i].mode == STORE_MODE_AUTO ? rows[i].agents : 0;
+        stale += rows[i].stale ? rows[i].agents : 0;
+        stale_auto += rows[i].stale && rows[i].mode == STORE_MODE_AUTO ? rows[i].agents : 0;
+        dropped += rows[i].dropped_samples;
+        assert_true(rows[i].mode == STORE_MODE_AUTO ? rows[i].service[0] == '\0'
+                                                    : rows[i].mode == STORE_MODE_DEFAULT);
+    }
+    assert_int_equal(total, 4500);
+    assert_int_equal(autos, 1500);
+    assert_int_equal(stale, 900);
+    assert_int_equal(stale_auto, 300);          /* i % 15 == 0 */
+    assert_true(dropped == 4499.0 * 4500 / 2);
+    free(rows);
+    store_close(s);
+}
+
 /* The queue on its own: order, the cap, putting a failed batch back. */
 static void test_pending_queue(void **state)
 {
@@ -2302,6 +2475,9 @@ int test_store(void)
         T(test_delete_agent),
         T(test_max_agents),
         T(test_pending_cap),
+        T(test_stats),
+        T(test_census),
+        T(test_census_pages),
         T(test_apply_batch),
         T(test_apply_fields_roundtrip),
         T(test_apply_clears_verify),

@@ -224,4 +224,8 @@ if (goals.length) p('Figures to reach:');
 for (const g of goals)
     p(`  ${g.met ? 'met    ' : 'NOT MET'}  ${g.scenario}: ${g.text}: ${fmt(g.value, g.unit === 'x' ? 2 : g.unit === 'samples' ? 0 : 1)} ${g.unit} (limit ${g.limit})`);
 p();
+const failed = rows.filter((r) => r.figures.errors > 0);
+for (const r of failed)
+    p(`ERRORS: ${r.scenario}, ${r.subject}: ${r.figures.errors}`);
+if (failed.length) process.exitCode = 1;
 p('etcd fsyncs every put before answering; gotuned commits each push\'s agent update durably (fsync) and its samples in batches every second; nginx reads the body and throws it away; the Pushgateway keeps the latest value per series and writes its file every second.');

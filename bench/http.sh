@@ -229,8 +229,12 @@ stored='' droplog=''
 stop_gotuned_count() {
     stop_server
     stored=$(sqlite3 "$dir/data/gotuned.db" 'SELECT count(*) FROM samples')
-    droplog=$(grep -E 'store: .*(dropping|dropped)' "$log" | sed -E 's/^[0-9][^ ]* //' |
-        sort | uniq -c | sed 's/^ *//; s/["\\]//g' | paste -sd '|' -) || true
+    local n last
+    n=$(grep -c 'store: .*dropping the oldest' "$log" || true)
+    last=$(grep -E 'store: .*samples dropped since open' "$log" | tail -n 1 |
+        sed -E 's/^[0-9][^ ]* //; s/["\\]//g') || true
+    droplog=
+    [ "$n" = 0 ] || droplog="$n x store: dropping the oldest queued samples|last: $last"
     [ -z "$droplog" ] || echo "$me: gotuned's log: $droplog" >&2
 }
 
@@ -533,6 +537,10 @@ stop_nginx
 
 machine="$(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r)"
 mkdir -p "$(dirname "$json_out")"
+# The report exits 1 when a row has errors (wrong statuses, socket errors,
+# samples lost): the table and the JSON are written all the same.
+rc=0
 node bench/http-report.js "$runs" "$json_out" "$machine" "$RUNS" "$ticks" "$SECS" "$CONNS" \
-    "$gotuned_threads"
+    "$gotuned_threads" || rc=$?
 echo "$me: figures also in $json_out" >&2
+exit "$rc"

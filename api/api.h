@@ -68,6 +68,7 @@ typedef struct api_response {
     char etag[STORE_ID_MAX + 32];       /* "" = none */
     char allow[64];                     /* "" = none */
     int64_t index;                      /* >= 0: sent as X-Gotuned-Index */
+    int retry_after;                    /* > 0: sent as Retry-After, in seconds */
     api_hold hold;                      /* when hold.wait_ms > 0, body is NULL */
     size_t route;                       /* which route answered, for metrics: an index
                                            for api_route_label (set by api_handle) */

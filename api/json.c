@@ -130,6 +130,14 @@ void reply_store_error(api_call *c, int rc, const char *what)
     case -ENOSPC:
         reply_error(c, 503, "unavailable", NULL, "the agent limit is reached");
         break;
+    case -EBUSY:
+        /* The sample queue is full: refused, not dropped, so the agent
+         * keeps the samples and sends them again. */
+        reply_error(c, 503, "unavailable", NULL,
+                    "the server is behind writing samples to its database; "
+                    "send them again in a second");
+        c->resp->retry_after = 1;
+        break;
     default:
         reply_error(c, 500, "internal", NULL, "the store failed (%s); see the server log",
                     strerror(-rc));

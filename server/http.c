@@ -94,6 +94,11 @@ static enum MHD_Result send_response(http_server *s, struct MHD_Connection *conn
         MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
     if (r->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
+    if (r->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (r->index >= 0) {
         char index[24];
         snprintf(index, sizeof index, "%lld", (long long)r->index);

@@ -582,8 +582,12 @@ static void render_store(buf *b, const store_stats *st)
            "Accepted samples waiting for the database.");
     sample_u64(b, "gotuned_store_samples_pending", NULL, st->samples_pending);
     family(b, "gotuned_store_samples_dropped_total", "counter",
-           "Accepted samples dropped since start because too many waited for the database.");
+           "Accepted samples dropped since start: a failed database write put back into "
+           "a full queue.");
     sample_u64(b, "gotuned_store_samples_dropped_total", NULL, st->samples_dropped);
+    family(b, "gotuned_store_samples_refused_total", "counter",
+           "Samples refused since start (503) because the queue to the database was full.");
+    sample_u64(b, "gotuned_store_samples_refused_total", NULL, st->samples_refused);
     family(b, "gotuned_config_versions_total", "counter",
            "Config versions committed since start, by source.");
     for (int i = 0; i < STORE_NSOURCES; i++) {

@@ -24,7 +24,9 @@
 
 /* How long a statement waits for another connection's write lock. */
 #define STORE_BUSY_TIMEOUT_MS 5000
-/* Pending samples beyond this (the database is stuck) drop the oldest. */
+/* Pending samples beyond this are refused (-EBUSY): the agents keep them
+ * and send them again. An eighth of it wakes the flusher before its
+ * interval is up. */
 #define STORE_PENDING_MAX 100000u
 /* Samples written per transaction; the flusher releases db_mu between
  * batches so config writes do not wait behind a large backlog. */
@@ -67,6 +69,7 @@ typedef struct sq_stats {
     sq_hist batch;
     _Atomic uint64_t versions[STORE_NSOURCES];
     _Atomic uint64_t persisted;
+    _Atomic uint64_t refused;       /* samples store_samples_append refused (-EBUSY) */
 } sq_stats;
 
 struct store {
@@ -102,9 +105,11 @@ struct store {
     store_version_hook hook;    /* set once before other threads run */
     void *hook_ud;
 
-    pthread_mutex_t fl_mu;      /* guards fl_stop */
+    pthread_mutex_t fl_mu;      /* guards fl_stop and fl_wake */
     pthread_cond_t fl_cv;
     bool fl_stop;
+    bool fl_wake;               /* flush now: the queue passed an eighth of its cap */
+    atomic_bool fl_woken;       /* a wake is on its way; appends skip fl_mu */
     bool fl_running;
     pthread_t fl_thread;
 

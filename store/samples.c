@@ -186,10 +186,15 @@ int store_samples_append(store *s, const char *agent_id,
         copies[i] = win_sample_new(&samples[i]);
 
     int ret = 0;
+    bool wake = false;
     pthread_mutex_lock(&s->win_mu);
     win_agent *a = win_find(&s->win, agent_id);
     if (!a) {
         ret = -ENOENT;
+    } else if (s->queue.len + n > s->queue.limit) {
+        /* Refused rather than dropped: the agent still has them. */
+        ret = -EBUSY;
+        atomic_fetch_add_explicit(&s->stats.refused, n, memory_order_relaxed);
     } else if (n) {
         for (size_t i = 0; i < n; i++) {
             copies[i]->owner = a;
@@ -198,8 +203,16 @@ int store_samples_append(store *s, const char *agent_id,
         }
         a->samples_total += n;
         win_mark_dirty(&s->win, a);
+        wake = s->queue.len >= s->queue.limit / 8;
     }
     pthread_mutex_unlock(&s->win_mu);
+    if (wake && s->fl_running
+        && !atomic_exchange_explicit(&s->fl_woken, true, memory_order_relaxed)) {
+        pthread_mutex_lock(&s->fl_mu);
+        s->fl_wake = true;
+        pthread_cond_signal(&s->fl_cv);
+        pthread_mutex_unlock(&s->fl_mu);
+    }
     if (ret < 0)
         for (size_t i = 0; i < n; i++)
             win_sample_release(copies[i]);
@@ -450,10 +463,12 @@ static void *flusher_main(void *arg)
             deadline.tv_nsec -= 1000000000L;
         }
         int rc = 0;
-        while (!s->fl_stop && rc != ETIMEDOUT)
+        while (!s->fl_stop && !s->fl_wake && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&s->fl_cv, &s->fl_mu, &deadline);
         if (s->fl_stop)
             break;
+        s->fl_wake = false;
+        atomic_store_explicit(&s->fl_woken, false, memory_order_relaxed);
         pthread_mutex_unlock(&s->fl_mu);
         store_flush(s);     /* failures are logged; the samples stay queued */
         pthread_mutex_lock(&s->fl_mu);

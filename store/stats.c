@@ -111,6 +111,7 @@ void store_stats_get(store *s, store_stats *out)
     for (int i = 0; i < STORE_NSOURCES; i++)
         out->versions[i] = atomic_load_explicit(&s->stats.versions[i], memory_order_relaxed);
     out->samples_persisted = atomic_load_explicit(&s->stats.persisted, memory_order_relaxed);
+    out->samples_refused = atomic_load_explicit(&s->stats.refused, memory_order_relaxed);
     pthread_mutex_lock(&s->win_mu);
     out->samples_dropped = s->queue.dropped;
     out->samples_pending = s->queue.len;

@@ -347,8 +347,10 @@ int store_policy_delete_service(store *s, const char *service,
  * and to the persistence queue; copies everything it keeps. Each sample's
  * recv_ms must be set and nprocs be 1..TUNER_MAX_PROCS with local_runq
  * non-NULL, else -EINVAL and nothing is kept. -ENOENT for an unknown agent.
- * Samples reach the database within one flush interval; when the database
- * stays stuck, the queue keeps the newest 100000 and drops older ones. */
+ * Samples reach the database within one flush interval (sooner when many
+ * wait). -EBUSY, with nothing kept, when the queue to the database would
+ * pass its cap (100000 samples): the database is behind or stuck, and the
+ * caller should send them again later. */
 int store_samples_append(store *s, const char *agent_id,
                          const tuner_sample *samples, size_t n);
 
@@ -408,7 +410,10 @@ typedef struct store_stats {
                                                with no samples are not counted) */
     uint64_t versions[STORE_NSOURCES];      /* config versions committed, by source */
     uint64_t samples_persisted;             /* samples written to the database */
-    uint64_t samples_dropped;               /* dropped by the pending queue's cap */
+    uint64_t samples_dropped;               /* dropped by the pending queue's cap: a
+                                               failed batch put back into a full queue */
+    uint64_t samples_refused;               /* refused because the queue was full
+                                               (store_samples_append's -EBUSY) */
     uint64_t samples_pending;               /* waiting for the database now */
 } store_stats;
 

@@ -359,6 +359,7 @@ test('GET /metrics: the content type, HELP and TYPE for every family, the famili
         gotuned_store_samples_persisted_total: 'counter',
         gotuned_store_samples_pending: 'gauge',
         gotuned_store_samples_dropped_total: 'counter',
+        gotuned_store_samples_refused_total: 'counter',
         gotuned_store_up: 'gauge',
         gotuned_agents: 'gauge',
         gotuned_agent_dropped_samples: 'gauge',

@@ -1219,20 +1219,39 @@ static void test_pending_cap(void **state)
     store *s = open_store(fx, &o);
     add_agent(s, "q", "svc");
     store_test_pending_limit(s, 10);
-    append_seq(s, "q", 0, 25, now_ms());
+    append_seq(s, "q", 0, 8, now_ms());
+    /* A batch that would pass the cap is refused whole, and changes
+     * nothing: neither the queue nor the window nor the count. */
+    tuner_sample x[3];
+    int32_t runq[3][4];
+    for (int i = 0; i < 3; i++)
+        make_sample(&x[i], runq[i], 4, 8 + i, now_ms());
+    assert_int_equal(store_samples_append(s, "q", x, 3), -EBUSY);
     uint64_t dropped = 0;
-    assert_int_equal(store_test_pending(s, &dropped), 10);
-    assert_int_equal(dropped, 15);
-    /* The window is not the queue: it still has all 25. */
+    assert_int_equal(store_test_pending(s, &dropped), 8);
+    assert_int_equal(dropped, 0);
     tuner_sample *win = NULL;
     size_t n = 0;
     assert_int_equal(store_samples_window(s, "q", 100, &win, &n), 0);
-    assert_int_equal(n, 25);
+    assert_int_equal(n, 8);
     store_samples_free(win, n);
+    store_agent a;
+    assert_int_equal(store_agent_get(s, "q", &a), 0);
+    assert_int_equal(a.samples_total, 8);
+    store_stats st;
+    store_stats_get(s, &st);
+    assert_int_equal(st.samples_refused, 3);
+    /* Two fit. */
+    assert_int_equal(store_samples_append(s, "q", x, 2), 0);
+    assert_int_equal(store_samples_append(s, "q", x + 2, 1), -EBUSY);
+    /* Once written, the queue takes samples again. */
     assert_int_equal(store_flush(s), 0);
     assert_int_equal(store_test_pending(s, NULL), 0);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 10);
-    assert_int_equal(raw_int(fx, "SELECT min(ts_ms) FROM samples"), 15 * 1000);
+    assert_int_equal(store_samples_append(s, "q", x + 2, 1), 0);
+    store_stats_get(s, &st);
+    assert_int_equal(st.samples_refused, 4);
+    assert_int_equal(st.samples_dropped, 0);
     store_close(s);
 }
 
@@ -1343,7 +1362,7 @@ static void test_stats(void **state)
     assert_int_equal(store_config_append(s, "a", 0, &c, "operator", NULL, NULL, NULL, 3000,
                                          NULL), -ESTALE);
     store_test_pending_limit(s, 10);
-    append_seq(s, "a", 0, 25, now_ms());
+    append_seq(s, "a", 0, 10, now_ms());
     assert_int_equal(store_flush(s), 0);
 
     store_stats_get(s, &st);
@@ -1366,9 +1385,9 @@ static void test_stats(void **state)
     assert_null(store_source_name(STORE_NSOURCES));
     assert_string_equal(store_commit_kind_name(STORE_COMMIT_BATCH), "batch");
     assert_null(store_commit_kind_name(-1));
-    /* 25 appended over a cap of 10: 15 dropped, one batch of 10 written,
-     * which is in the bucket whose upper bound is 10. */
-    assert_int_equal(st.samples_dropped, 15);
+    /* One batch of 10 written, which is in the bucket whose upper bound
+     * is 10. */
+    assert_int_equal(st.samples_dropped, 0);
     assert_int_equal(st.samples_pending, 0);
     assert_int_equal(st.samples_persisted, 10);
     assert_true(st.batch.sum == 10.0);

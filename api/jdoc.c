@@ -104,22 +104,29 @@ size_t jdoc_utf8_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* Index of a new node of type t starting at at, or -1 (out of memory). */
-static long new_node(parser *ps, jdoc_type t, const unsigned char *at)
+/* Makes room for one more node: 0, or -1 (out of memory). */
+static int grow(parser *ps, const unsigned char *at)
 {
     jdoc *d = ps->doc;
-    if (d->n == d->cap) {
-        size_t cap = d->cap * 2 < ps->max_nodes ? d->cap * 2 : ps->max_nodes;
-        /* The bound in the comment at the top says this cannot happen. */
-        assert(cap > d->cap);
-        if (cap <= d->cap)
-            return fail(ps, at, -ENOMEM, "more values than the text can hold (a bug)");
-        jdoc_node *grown = realloc(d->node, cap * sizeof *grown);
-        if (!grown)
-            return fail(ps, at, -ENOMEM, "out of memory");
-        d->node = grown;
-        d->cap = cap;
-    }
+    size_t cap = d->cap * 2 < ps->max_nodes ? d->cap * 2 : ps->max_nodes;
+    /* The bound in the comment at the top says this cannot happen. */
+    assert(cap > d->cap);
+    if (cap <= d->cap)
+        return fail(ps, at, -ENOMEM, "more values than the text can hold (a bug)");
+    jdoc_node *grown = realloc(d->node, cap * sizeof *grown);
+    if (!grown)
+        return fail(ps, at, -ENOMEM, "out of memory");
+    d->node = grown;
+    d->cap = cap;
+    return 0;
+}
+
+/* Index of a new node of type t starting at at, or -1 (out of memory). */
+static inline long new_node(parser *ps, jdoc_type t, const unsigned char *at)
+{
+    jdoc *d = ps->doc;
+    if (d->n == d->cap && grow(ps, at))
+        return -1;
     jdoc_node *nd = &d->node[d->n];
     nd->type = (uint8_t)t;
     nd->n = 0;
@@ -136,9 +143,39 @@ static inline bool is_digit(unsigned char ch)
 static inline void skip_ws(parser *ps)
 {
     const unsigned char *p = ps->p, *end = ps->end;
+    /* Compact JSON has no spaces: one test for that case. */
+    if (p == end || *p > ' ')
+        return;
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     ps->p = p;
+}
+
+/* The bytes a string holds as they are: printable ASCII but the quote and
+ * the backslash. */
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char plain[256] = {
+    R16(0), R16(0),                                   /* 0x00-0x1f: control */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x20-0x2f: '"' is 0x22 */
+    R16(1), R16(1),                                   /* 0x30-0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x50-0x5f: '\\' is 0x5c */
+    R16(1), R16(1),                                   /* 0x60-0x7f */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80-0xff: UTF-8 */
+};
+#undef R16
+
+/* The bytes of x (8 bytes of text, the first in the low byte) that end a
+ * run of plain bytes: below 0x20, a quote, a backslash, 0x80 and above, as
+ * the high bit of each. A byte below n sets its high bit in
+ * (x - n * ONES) & ~x; the borrow can set it in the bytes after the first
+ * such byte too, never before, so the lowest bit set is exact. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static inline uint64_t special8(uint64_t x)
+{
+    uint64_t quote = x ^ ONES * '"', bslash = x ^ ONES * '\\';
+    return (((x - ONES * 0x20) & ~x) | ((quote - ONES) & ~quote) |
+            ((bslash - ONES) & ~bslash) | x) & HIGHS;
 }
 
 /* The value of 4 hex digits at p, or -1. */
@@ -214,8 +251,25 @@ static int parse_string(parser *ps, long idx)
     const unsigned char *p = ps->p + 1, *end = ps->end;
     char *w = ps->w, *s = w;
     for (;;) {
-        /* The common case first: a run of printable ASCII. */
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        /* The common case first: a run of printable ASCII, 8 bytes at a
+         * time while 8 are left. All 8 are copied and w moves on by the
+         * plain ones: w is at least a byte behind p, so they fit. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (end - p >= 8) {
+            uint64_t x, stop;
+            memcpy(&x, p, 8);
+            memcpy(w, &x, 8);
+            if ((stop = special8(x)) != 0) {
+                size_t k = (size_t)__builtin_ctzll(stop) / 8;
+                p += k;
+                w += k;
+                break;
+            }
+            p += 8;
+            w += 8;
+        }
+#endif
+        while (p < end && plain[*p])
             *w++ = (char)*p++;
         if (p == end)
             return fail(ps, p, -EINVAL, "unexpected end of input in a string");
@@ -268,6 +322,47 @@ static int parse_string(parser *ps, long idx)
     return 0;
 }
 
+/* Clinger's fast path for a real of at most 15 digits and a decimal
+ * exponent within 22 (what requests carry: 2.5, 12.5, 0.001): the digits
+ * and the power of ten are both exact doubles, so one multiplication or
+ * division rounds correctly, giving strtod's result. false when the text
+ * needs strtod. */
+static bool small_real(const unsigned char *s, const unsigned char *end, double *out)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                     1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                     1e20, 1e21, 1e22 };
+    bool neg = *s == '-';
+    if (neg)
+        s++;
+    uint64_t m = 0;
+    int digits = 0, scale = 0;
+    for (; s < end && is_digit(*s); s++, digits++)
+        m = m * 10 + (uint64_t)(*s - '0');
+    if (s < end && *s == '.')
+        for (s++; s < end && is_digit(*s); s++, digits++, scale--)
+            m = m * 10 + (uint64_t)(*s - '0');
+    if (digits > 15)
+        return false;
+    if (s < end && (*s == 'e' || *s == 'E')) {
+        s++;
+        bool eneg = *s == '-';
+        if (*s == '+' || *s == '-')
+            s++;
+        int x = 0;
+        for (; s < end && is_digit(*s); s++)
+            if ((x = x * 10 + (*s - '0')) > 99)
+                return false;
+        scale += eneg ? -x : x;
+    }
+    if (scale < -22 || scale > 22)
+        return false;
+    double d = (double)m;
+    d = scale < 0 ? d / pow10[-scale] : d * pow10[scale];
+    *out = neg ? -d : d;
+    return true;
+}
+
 static int parse_number(parser *ps)
 {
     const unsigned char *start = ps->p, *p = start, *end = ps->end;
@@ -285,9 +380,10 @@ static int parse_number(parser *ps)
         if (p < end && is_digit(*p))
             return fail(ps, p, -EINVAL, "invalid number: a leading zero");
     } else {
-        for (; p < end && is_digit(*p); p++, digits++)
-            if (digits < 19)
-                mag = mag * 10 + (uint64_t)(*p - '0');
+        for (; p < end && is_digit(*p) && digits < 19; p++, digits++)
+            mag = mag * 10 + (uint64_t)(*p - '0');
+        for (; p < end && is_digit(*p); p++)
+            digits++;
     }
     bool real = false;
     if (p < end && *p == '.') {
@@ -318,7 +414,7 @@ static int parse_number(parser *ps)
         if (digits > 19 || mag > limit)
             return fail(ps, start, -EINVAL, neg ? "too big negative integer" : "too big integer");
         nd->v.i = !neg ? (long long)mag : mag == limit ? LLONG_MIN : -(long long)mag;
-    } else {
+    } else if (!small_real(start, p, &nd->v.d)) {
         /* strtod needs a NUL: the number is copied to the free part of
          * the string buffer, which is not taken by this. */
         size_t n = (size_t)(p - start);
@@ -363,13 +459,23 @@ static int duplicate(parser *ps, const jdoc_node *key)
     return fail(ps, ps->start + key->at, -EINVAL, "duplicate object key \"%.40s\"", key->v.s);
 }
 
+/* A bit of 64 for a key, so that most keys of a small object need no
+ * comparison: a key whose bit no key before it set is new. */
+static inline uint64_t key_bit(const jdoc_node *k)
+{
+    const unsigned char *s = (const unsigned char *)k->v.s;
+    unsigned h = k->n * 7u + s[0] * 3u + (k->n ? s[k->n - 1] : 0u);
+    return UINT64_C(1) << (h & 63);
+}
+
 /* Whether the key at node k repeats one of the keys of object obj before
  * it. */
 static bool repeats(const jdoc *d, long obj, long k)
 {
     const jdoc_node *key = &d->node[k];
     for (const jdoc_node *q = &d->node[obj + 1]; q < key; q += 1 + q[1].skip)
-        if (q->n == key->n && memcmp(q->v.s, key->v.s, key->n) == 0)
+        if (q->n == key->n && q->v.s[0] == key->v.s[0] &&
+            memcmp(q->v.s, key->v.s, key->n) == 0)
             return true;
     return false;
 }
@@ -456,6 +562,7 @@ static int parse_object(parser *ps)
     if (empty)
         return empty < 0 ? -1 : 0;
     size_t count = 0;
+    uint64_t seen = 0;          /* key_bit of the keys so far */
     for (;;) {
         if (ps->p == ps->end || *ps->p != '"')
             return unexpected(ps, ps->p, "expected a string (an object key)");
@@ -465,8 +572,12 @@ static int parse_object(parser *ps)
         long k = new_node(ps, JDOC_STRING, ps->p);
         if (k < 0 || parse_string(ps, k))
             return -1;
-        if (count < PAIRWISE_MAX && repeats(ps->doc, idx, k))
-            return duplicate(ps, &ps->doc->node[k]);
+        if (count < PAIRWISE_MAX) {
+            uint64_t bit = key_bit(&ps->doc->node[k]);
+            if ((seen & bit) && repeats(ps->doc, idx, k))
+                return duplicate(ps, &ps->doc->node[k]);
+            seen |= bit;
+        }
         count++;
         skip_ws(ps);
         if (ps->p == ps->end || *ps->p != ':')

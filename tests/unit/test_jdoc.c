@@ -234,6 +234,10 @@ static void strings_and_bytes(void **state)
     BAD("[\"a\nb\"]", 1, 4, "control character 0x0a");
     expect_err("[\"a\0b\"]", 7, -EINVAL, 1, 4, "control character 0x00");
     expect_err("{\"a\":1}\0", 8, -EINVAL, 1, 8, "byte 0x00");
+    /* jansson loses a NUL right after a number or a literal ("[1\0]" is
+     * [1] to it, fuzz_jdoc found); jdoc refuses it like any NUL. */
+    expect_err("[1\0]", 4, -EINVAL, 1, 3, "byte 0x00");
+    expect_err("{\"a\":true\0}", 11, -EINVAL, 1, 10, "byte 0x00");
     /* Invalid UTF-8: a stray continuation byte, an overlong form, a
      * surrogate, above U+10FFFF, a cut sequence, a byte never used. */
     BAD("[\"\x80\"]", 1, 3, "invalid UTF-8 (byte 0x80)");

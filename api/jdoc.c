@@ -9,7 +9,10 @@
  *   takes the place of the closing quote. So the write position in the
  *   string buffer never passes the read position in the text, and len + 1
  *   bytes always suffice; a real number is copied there too, past the
- *   strings, to give strtod a NUL-terminated text.
+ *   strings, to give strtod a NUL-terminated text. Inside a string the
+ *   write position is at least a byte behind (the opening quote wrote
+ *   nothing), so an 8-byte copy made while 8 bytes are left to read stays
+ *   inside the buffer as well.
  * - Nodes: a complete value of N nodes spans at least 2N - 1 bytes (by
  *   induction: containers add a bracket pair and a separator per extra
  *   child, object keys are at least 2 bytes), and each open container adds

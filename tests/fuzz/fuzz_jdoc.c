@@ -150,10 +150,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t n = 0;
             char *fixed = without_lost_nuls(text, size, &n);
             check(fixed != NULL, "jdoc refuses what jansson accepts", err.text);
+            /* Without the NULs jdoc may still stop at a cap it had not
+             * reached before. */
             jdoc again;
-            check(jdoc_parse(&again, fixed, n, &err) == 0,
+            int rc2 = jdoc_parse(&again, fixed, n, &err);
+            check(rc2 == 0 || rc2 == -E2BIG,
                   "jdoc refuses what jansson accepts (its lost NULs removed)", err.text);
-            same(jdoc_root(&again), j);
+            if (rc2 == 0)
+                same(jdoc_root(&again), j);
             jdoc_cleanup(&again);
             free(fixed);
         }

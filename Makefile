@@ -177,10 +177,10 @@ fuzz-smoke: fuzz-build
 # does not run them. Each script in BENCH_SCRIPTS starts its own server and
 # stops it again; a new scenario adds its script (and its client, if it has
 # one, to BENCH_BINS). Every script runs even when one fails.
-BENCH_BINS    := $(O)/bench/waiters
-BENCH_SCRIPTS := bench/waiters.sh bench/agent.sh
+BENCH_BINS    := $(O)/bench/waiters $(O)/bench/fleet
+BENCH_SCRIPTS := bench/waiters.sh bench/agent.sh bench/http.sh
 
-# Benchmark clients use nothing beyond libc.
+# Benchmark clients use nothing beyond libc (glibc 2.34+ holds pthreads).
 $(BENCH_BINS): $(O)/bench/%: $(O)/bench/%.o
 	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
@@ -200,11 +200,15 @@ BENCH_SCRIPTS += bench/jdoc.sh
 $(O)/bench/jdoc: $(O)/bench/jdoc.o $(O)/api/jdoc.o
 	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson 2>/dev/null) -lm
 
-bench: deps
+# deps.sh --bench adds what only the benchmarks use: wrk and the reference
+# servers of bench/http.sh (nginx, the Pushgateway, etcd).
+bench:
+	@scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory $(O)/gotuned $(BENCH_BINS)
+	@rm -rf $(O)/bench/results $(O)/bench/waiters.json
 	@rc=0; for s in $(BENCH_SCRIPTS); do \
 	    O=$(O) GOTUNED_BIN=$(abspath $(O)/gotuned) $$s || rc=1; \
-	done; exit $$rc
+	done; node bench/summary.js $(O) || rc=1; exit $$rc
 
 install: $(O)/gotuned $(O)/gotuned-agent
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -17,6 +17,7 @@
 #include "store/store.h"
 
 struct auth_table;
+struct metrics;
 
 #define API_MAX_SAMPLES 1000            /* samples in one JSON batch */
 #define API_MAX_TEXT_SAMPLES 10000      /* SCHED lines in one text push */
@@ -27,6 +28,9 @@ typedef struct api_ctx {
     int64_t (*now_ms)(void);            /* wall clock; replaceable in tests */
     const struct auth_table *auth;      /* bearer tokens (server/auth.h); NULL = no
                                            access control, every route is open */
+    struct metrics *metrics;            /* counters for GET /metrics (server/metrics.h);
+                                           NULL = none counted, and GET /metrics
+                                           shows only what the store knows */
 } api_ctx;
 
 /* One request as server/ sees it. The lookups return NULL when absent;
@@ -65,6 +69,8 @@ typedef struct api_response {
     char allow[64];                     /* "" = none */
     int64_t index;                      /* >= 0: sent as X-Gotuned-Index */
     api_hold hold;                      /* when hold.wait_ms > 0, body is NULL */
+    size_t route;                       /* which route answered, for metrics: an index
+                                           for api_route_label (set by api_handle) */
 } api_response;
 
 /* Once, before any thread calls api_handle: seeds jansson's hash tables
@@ -84,5 +90,15 @@ void api_error_response(api_response *resp, int status, const char *code,
  * the dashboard's "/" included; the openapi test compares them with
  * docs/openapi.yaml. */
 void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud);
+
+/* The routes as metrics count them: each route template of the router's
+ * table ("/api/v1/agents/{id}/config"), then "static" (the dashboard's
+ * files) and "other" (every path that is neither), so that a label never
+ * holds a raw path. api_route_label(i) for i < api_route_count();
+ * api_route_of() gives a path's index (for the errors server/ answers
+ * itself); api_handle sets it in resp->route. */
+size_t api_route_count(void);
+const char *api_route_label(size_t i);
+size_t api_route_of(const char *path);
 
 #endif

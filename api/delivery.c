@@ -15,6 +15,7 @@
 
 #include "api/internal.h"
 #include "server/log.h"
+#include "server/metrics.h"
 
 _Static_assert(STORE_MODE_PINNED == TUNER_MODE_MAX,
                "the policy's mode.default holds the store's first modes");
@@ -195,6 +196,8 @@ int change_rollback(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
                               json_config(&values->rejected), "cooldown_until_ms",
                               (json_int_t)values->rejected_until_ms);
     change_version(x, a, &cur.config, &prev.config, "rollback", actor, reasons, extra, now);
+    x->rollback = 1 + (strcmp(actor, "verifier") == 0 ? METRICS_ROLLBACK_VERIFIER
+                                                      : METRICS_ROLLBACK_OPERATOR);
     x->ch.fields |= STORE_SET_REJECTED | STORE_SET_OVERRIDE;
     x->ch.values = values;
     json_decref(reasons);
@@ -206,6 +209,8 @@ int change_rollback(api_ctx *ctx, const store_agent *a, const tuner_policy *pol,
 int commit_one(api_ctx *ctx, change *x)
 {
     int rc = store_apply(ctx->store, &x->ch, 1, ctx->now_ms());
+    if (rc == 0 && x->ch.rc == 0 && x->rollback)
+        metrics_rollback(ctx->metrics, x->rollback - 1);
     return rc ? rc : x->ch.rc;
 }
 

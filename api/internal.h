@@ -121,6 +121,7 @@ void h_service_policy_get(api_call *c);
 void h_service_policy_put(api_call *c);
 void h_service_policy_delete(api_call *c);
 void h_events(api_call *c);
+void h_metrics(api_call *c);
 
 /* Recommendation for one agent from the store's current state, with the
  * agent's effective policy and current config (delivery.c). recommend()
@@ -145,6 +146,8 @@ typedef struct change {
     store_event ev[2];
     char *text[5];
     size_t ntext;
+    int rollback;                       /* 0, or 1 + the METRICS_ROLLBACK_* trigger
+                                           of the rollback this change makes */
 } change;
 
 /* Starts a change of agent a (any version). */

@@ -73,7 +73,12 @@ static const struct route {
     { "/api/v1/events", { [M_GET] = READ(h_events) } },
     { "/healthz", { [M_GET] = PUBLIC(h_healthz) } },
     { "/readyz", { [M_GET] = READ(h_readyz) } },
+    { "/metrics", { [M_GET] = READ(h_metrics) } },
 };
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+/* Metrics labels after the table's routes (api_route_label). */
+enum { ROUTE_STATIC = NROUTES, ROUTE_OTHER, ROUTE_COUNT };
 
 /* Matches path against pattern; on success copies the {param} segment (if
  * any) into param. */
@@ -154,6 +159,7 @@ static void serve_static(api_call *c, int m)
         reply_error(c, 404, "not_found", NULL, "no such route or file: %s", c->req->path);
         return;
     }
+    c->resp->route = ROUTE_STATIC;
     if (m != M_GET) {
         snprintf(c->resp->allow, sizeof c->resp->allow, "GET");
         reply_error(c, 405, "method_not_allowed", NULL, "static files take GET only");
@@ -275,11 +281,13 @@ void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
     api_call c = { .ctx = ctx, .req = req, .resp = resp };
     memset(resp, 0, sizeof *resp);
     resp->index = -1;
+    resp->route = ROUTE_OTHER;
     int m = method_index(req->method);
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    for (size_t i = 0; i < NROUTES; i++) {
         const struct route *r = &routes[i];
         if (!match(r->pattern, req->path, param, sizeof param))
             continue;
+        resp->route = i;
         const op *o = m >= 0 && r->m[m].h ? &r->m[m] : NULL;
         /* With access control on, only a known token learns more than
          * that the route exists: the 405 comes after the 401. */
@@ -309,9 +317,30 @@ void api_handle(api_ctx *ctx, const api_request *req, api_response *resp)
     }
 }
 
+size_t api_route_count(void)
+{
+    return ROUTE_COUNT;
+}
+
+const char *api_route_label(size_t i)
+{
+    if (i < NROUTES)
+        return routes[i].pattern;
+    return i == ROUTE_STATIC ? "static" : "other";
+}
+
+size_t api_route_of(const char *path)
+{
+    char param[STORE_ID_MAX + 2];
+    for (size_t i = 0; i < NROUTES; i++)
+        if (match(routes[i].pattern, path, param, sizeof param))
+            return i;
+    return strncmp(path, "/api/", 5) != 0 && web_find(path) ? ROUTE_STATIC : ROUTE_OTHER;
+}
+
 void api_each_route(void (*cb)(void *ud, const char *method, const char *path), void *ud)
 {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+    for (size_t i = 0; i < NROUTES; i++)
         for (int m = 0; m < M_COUNT; m++)
             if (routes[i].m[m].h)
                 cb(ud, method_names[m], routes[i].pattern);

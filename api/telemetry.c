@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "server/metrics.h"
 #include "tuner/schedtrace.h"
 
 /* Samples decoded from one request; each sample's local_runq is its own
@@ -100,9 +101,11 @@ static void shift_throttle(store_agent *facts, const store_agent *old, unsigned 
  * config when the agent runs another version (unless it rejected this one).
  * Facts the push did not state keep their previous values, except the CPU
  * limit, which every push states (absent = unlimited). applied is the
- * version the push says the agent runs, -1 when it did not say. */
-static void commit(api_call *c, store_agent *facts, const unsigned present, batch *b,
-                   int64_t applied, json_t *extra)
+ * version the push says the agent runs, -1 when it did not say. Returns 0
+ * when the samples were stored and the answer is 200, -1 when it is an
+ * error. */
+static int commit(api_call *c, store_agent *facts, const unsigned present, batch *b,
+                  int64_t applied, json_t *extra)
 {
     store_agent old;
     int64_t now = c->ctx->now_ms();
@@ -111,7 +114,7 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
      * hold the one it leaves as well as the one it names. */
     if (known && check_scope(c, old.service, "the service this agent is registered under")) {
         json_decref(extra);
-        return;
+        return -1;
     }
     shift_throttle(facts, known ? &old : NULL, present, now);
     if (known) {
@@ -145,14 +148,14 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
     if (rc) {
         json_decref(extra);
         reply_store_error(c, rc, "agent");
-        return;
+        return -1;
     }
     store_agent *a = malloc(sizeof *a);
     if (!a || store_agent_get(c->ctx->store, facts->id, a) != 0) {
         free(a);
         json_decref(extra);
         reply_error(c, 500, "internal", NULL, "the agent could not be read back");
-        return;
+        return -1;
     }
     note_applied(c, a, applied);
     deliver_pending(c->ctx, a);
@@ -169,6 +172,7 @@ static void commit(api_call *c, store_agent *facts, const unsigned present, batc
     c->resp->index = a->config_version;
     free(a);
     reply_json(c, 200, o);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -371,6 +375,10 @@ static void telemetry_json(api_call *c)
     int32_t *runq = NULL;   /* TUNER_MAX_PROCS queue lengths, then as many pool queues */
     if (decode_body(c, false, &doc, &root))
         return;
+    /* Every sample of a push refused from here on counts as rejected. */
+    const jdoc_node *named = jdoc_get(root, "samples");
+    size_t nnamed = jdoc_is_array(named) ? jdoc_size(named) : 0;
+    bool stored = false;
     if (check_keys(c, root, "", root_keys))
         goto out;
     const jdoc_node *ja = jdoc_get(root, "agent");
@@ -490,8 +498,10 @@ static void telemetry_json(api_call *c)
             }
         }
     }
-    commit(c, &facts, present, &b, applied, NULL);
+    stored = commit(c, &facts, present, &b, applied, NULL) == 0;
 out:
+    metrics_samples(c->ctx->metrics, METRICS_FORMAT_JSON, stored ? b.n : 0,
+                    stored ? 0 : nnamed);
     free(runq);
     batch_free(&b);
     jdoc_cleanup(&doc);
@@ -501,6 +511,7 @@ out:
 
 typedef struct text_state {
     batch b;
+    size_t seen;            /* SCHED samples parsed, past the cap too */
     size_t lines, rejected;
     json_t *rejections;
     bool oom, too_many;
@@ -509,6 +520,7 @@ typedef struct text_state {
 static void on_sample(void *ud, const tuner_sample *s)
 {
     text_state *t = ud;
+    t->seen++;
     if (t->b.n >= API_MAX_TEXT_SAMPLES) {
         t->too_many = true;
         return;
@@ -613,6 +625,7 @@ static void telemetry_text(api_call *c)
     text_state t = { .rejections = json_array() };
     st_sink sink = { on_sample, on_line, on_reject, &t };
     st_parse_buffer(c->req->body, c->req->body_len, &sink);
+    bool stored = false;
     if (t.oom) {
         reply_error(c, 500, "internal", NULL, "out of memory");
     } else if (t.too_many) {
@@ -623,8 +636,10 @@ static void telemetry_text(api_call *c)
         json_t *extra = json_pack("{s:I, s:I, s:O}", "rejected", (json_int_t)t.rejected,
                                   "other_lines", (json_int_t)t.lines, "rejections",
                                   t.rejections);
-        commit(c, &facts, present, &t.b, applied, extra);
+        stored = commit(c, &facts, present, &t.b, applied, extra) == 0;
     }
+    metrics_samples(c->ctx->metrics, METRICS_FORMAT_TEXT, stored ? t.b.n : 0,
+                    stored ? t.rejected : t.seen + t.rejected);
     json_decref(t.rejections);
     batch_free(&t.b);
 }

@@ -21,6 +21,10 @@ start_server() {
     local i
     log=$dir/server.log
     mkdir "$dir/data"
+    # Made here, so that the first read below cannot come before the
+    # server's redirection has created it (sed would fail, and set -e end
+    # the script).
+    : >"$log"
     "$GOTUNED_BIN" --listen 127.0.0.1:0 --data-dir "$dir/data" 2>"$log" &
     server_pid=$!
     port=

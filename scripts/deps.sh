@@ -1,7 +1,26 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gotuned needs to build and test, when they are
 # missing. As root it runs apt-get; otherwise it prints the exact command.
+#
+#   scripts/deps.sh           what building and testing need
+#   scripts/deps.sh --bench   that, and what `make bench` needs as well: wrk and
+#                             the reference servers of bench/http.sh
+#
+# Installing nginx, etcd or the Pushgateway on Debian starts their system
+# services (ports 80, 2379, 9091). The benchmark starts its own instances on
+# free loopback ports and wants nothing else running, so during an install
+# a temporary /usr/sbin/policy-rc.d that answers 101 ("action forbidden")
+# keeps invoke-rc.d from starting any service. It is removed afterwards,
+# also when the install fails or is interrupted; an existing policy-rc.d is
+# left as it is (and then decides on its own).
 set -euo pipefail
+
+bench=
+case "${1:-}" in
+  '') ;;
+  --bench) bench=1 ;;
+  *) echo "usage: scripts/deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 pkgs=(
   gcc make pkg-config
@@ -15,6 +34,15 @@ pkgs=(
   # browser tests (tests/browser): the browser, and a font so screenshots show text
   chromium fonts-dejavu-core
 )
+if [ -n "$bench" ]; then
+  pkgs+=(
+    wrk                     # HTTP load generator with Lua scripting
+    nginx-light             # reference: the cost floor of a small HTTP request
+    prometheus-pushgateway  # reference: the same data in Prometheus text format
+    etcd-server             # reference: the same data as a key, fsync'd per write
+    valgrind
+  )
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -48,6 +76,26 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "  apt-get update && $cmd" >&2
   exit 1
 fi
+policy=/usr/sbin/policy-rc.d
+ours=
+remove_policy() {
+  if [ -n "$ours" ]; then
+    rm -f "$policy"
+    ours=
+  fi
+}
+trap remove_policy EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ -e "$policy" ] || [ -L "$policy" ]; then
+  echo "deps.sh: $policy exists; leaving it alone (services may start)" >&2
+elif (set -o noclobber
+      printf '#!/bin/sh\n# scripts/deps.sh: no service starts during the install\nexit 101\n' >"$policy") 2>/dev/null; then
+  # noclobber: one that appeared meanwhile is not ours
+  ours=1
+  chmod 0755 "$policy"
+fi
+
 echo "Installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

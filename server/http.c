@@ -16,6 +16,7 @@
 
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/unescape.h"
 #include "server/wait.h"
 
@@ -36,6 +37,9 @@ typedef struct request {
     size_t len, cap;
     int too_large;                  /* body passed the cap: discard the rest, answer 413 */
     int held;                       /* was held once: the next answer is now (no_wait) */
+    int suspended;                  /* was really suspended in the wait queue (held
+                                       may be set for a hold the queue answered at once) */
+    uint64_t t0_ns;                 /* first call of the handler (metrics_now_ns) */
 } request;
 
 static const char *lookup_arg(void *conn, const char *key)
@@ -57,8 +61,12 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     return url_unescape(s);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r,
-                                     const char *method, const char *url)
+/* Queues r as the answer to the request rq on conn, and counts it once
+ * libmicrohttpd took it (a second answer to one request is refused, and
+ * not counted). */
+static enum MHD_Result send_response(http_server *s, struct MHD_Connection *conn,
+                                     const request *rq, api_response *r, const char *method,
+                                     const char *url)
 {
     struct MHD_Response *resp;
     if (r->static_body)
@@ -95,19 +103,33 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
         log_msg("%d %s %s", r->status, method, url);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        metrics_request(s->ctx->metrics, r->route, method, r->status,
+                        metrics_now_ns() - rq->t0_ns, rq->suspended != 0);
     return ret;
 }
 
-static enum MHD_Result too_large(http_server *s, struct MHD_Connection *conn,
-                                 const char *method, const char *url)
+/* Sends an error server/ found itself: no index, and the route the path
+ * would have had, for the metrics. */
+static enum MHD_Result send_error(http_server *s, struct MHD_Connection *conn,
+                                  const request *rq, int status, const char *code,
+                                  const char *msg, const char *method, const char *url,
+                                  const char *logged_url)
 {
     api_response r;
-    char msg[96];
     memset(&r, 0, sizeof r);
+    api_error_response(&r, status, code, msg, NULL);
+    r.index = -1;
+    r.route = api_route_of(url);
+    return send_response(s, conn, rq, &r, method, logged_url);
+}
+
+static enum MHD_Result too_large(http_server *s, struct MHD_Connection *conn,
+                                 const request *rq, const char *method, const char *url)
+{
+    char msg[96];
     snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
-    api_error_response(&r, 413, "too_large", msg, NULL);
-    r.index = -1; /* no index on an error we made ourselves */
-    return send_response(conn, &r, method, url);
+    return send_error(s, conn, rq, 413, "too_large", msg, method, url, url);
 }
 
 /* The URL (path and query) is capped well below what libmicrohttpd's
@@ -132,13 +154,11 @@ static size_t url_len(struct MHD_Connection *conn, const char *url)
     return n;
 }
 
-static enum MHD_Result too_long(struct MHD_Connection *conn, const char *method)
+static enum MHD_Result too_long(http_server *s, struct MHD_Connection *conn,
+                                const request *rq, const char *method, const char *url)
 {
-    api_response r;
-    memset(&r, 0, sizeof r);
-    api_error_response(&r, 414, "too_large", "the URL is longer than 4096 bytes", NULL);
-    r.index = -1;
-    return send_response(conn, &r, method, "(a URL over 4096 bytes)");
+    return send_error(s, conn, rq, 414, "too_large", "the URL is longer than 4096 bytes",
+                      method, url, "(a URL over 4096 bytes)");
 }
 
 /* Suspends conn into the wait queue: 1 when held, else answer now. */
@@ -168,30 +188,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
+        rq->t0_ns = metrics_now_ns();
         pthread_mutex_lock(&s->lock);
         s->inflight++;
         pthread_mutex_unlock(&s->lock);
         if (url_len(conn, url) > URL_MAX) {
             rq->too_large = 1;
-            return too_long(conn, method);
+            return too_long(s, conn, rq, method, url);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         /* Both framings at once is how requests are smuggled past a proxy
          * that reads the other one (RFC 9112 6.3): refused, not guessed. */
         if (cl && lookup_header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
-            api_response r;
-            memset(&r, 0, sizeof r);
-            api_error_response(&r, 400, "bad_request",
-                               "Content-Length and Transfer-Encoding together", NULL);
-            r.index = -1;
             rq->too_large = 1; /* drop whatever body follows */
-            return send_response(conn, &r, method, url);
+            return send_error(s, conn, rq, 400, "bad_request",
+                              "Content-Length and Transfer-Encoding together", method, url,
+                              url);
         }
         /* A declared length over the cap is refused before reading any of it. */
         if (cl && strtoull(cl, NULL, 10) > s->max_body) {
             rq->too_large = 1;
-            return too_large(s, conn, method, url);
+            return too_large(s, conn, rq, method, url);
         }
         return MHD_YES;
     }
@@ -225,7 +243,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     if (rq->too_large)
-        return too_large(s, conn, method, url);
+        return too_large(s, conn, rq, method, url);
 
     /* After a hold, this call comes from the resume: answer with what is
      * there now. */
@@ -240,12 +258,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * resume it at any moment (the handler itself only runs again after
          * this call returns, in this worker). */
         rq->held = 1;
-        if (hold(s, conn, &resp.hold) == 1)
+        if (hold(s, conn, &resp.hold) == 1) {
+            rq->suspended = 1;
             return MHD_YES;
+        }
         req.no_wait = true;
         api_handle(s->ctx, &req, &resp);
     }
-    return send_response(conn, &resp, method, url);
+    return send_response(s, conn, rq, &resp, method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -374,6 +394,7 @@ int http_start(const http_options *o, api_ctx *ctx, http_server **out, char *err
     }
     /* Before the first request, so no commit can miss a held one. */
     store_set_version_hook(ctx->store, on_version, s->wq);
+    metrics_set_waitq(ctx->metrics, s->wq);
     /* epoll, asked for by name: held requests keep thousands of sockets
      * open, past what select() can watch (FD_SETSIZE). */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
@@ -439,6 +460,7 @@ fail:
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     store_set_version_hook(ctx->store, NULL, NULL);
+    metrics_set_waitq(ctx->metrics, NULL);
     waitq_destroy(s->wq);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -477,8 +499,10 @@ void http_stop(http_server *s)
         nanosleep(&step, NULL);
     }
     MHD_stop_daemon(s->daemon);
-    /* No handler runs any more, so no commit can call the hook. */
+    /* No handler runs any more, so no commit can call the hook and no
+     * scrape can read the queue. */
     store_set_version_hook(s->ctx->store, NULL, NULL);
+    metrics_set_waitq(s->ctx->metrics, NULL);
     waitq_destroy(s->wq);
     pthread_mutex_destroy(&s->lock);
     free(s);

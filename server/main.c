@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/tls.h"
 #include "store/store.h"
 #include "tuner/tuner.h"
@@ -301,11 +302,15 @@ int main(int argc, char **argv)
     rlim_t nofile = raise_nofile();
     ho.conn_limit = fit_conn_limit(ho.conn_limit, nofile, threads);
 
-    api_ctx ctx = { st, wall_ms, auth };
+    /* The metrics count requests by route template, never by raw path. */
+    metrics *mx = metrics_new(GOTUNED_VERSION, api_route_label, api_route_count());
+
+    api_ctx ctx = { st, wall_ms, auth, mx };
     http_server *srv = NULL;
     rc = http_start(&ho, &ctx, &srv, err, sizeof err);
     if (rc) {
         log_msg("cannot listen on %s: %s", listen, err);
+        metrics_free(mx);
         store_close(st);
         auth_free(auth);
         tls_free_pem(cert_pem);
@@ -324,6 +329,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_msg("stopping on %s: finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_stop(srv);
+    metrics_free(mx);
     store_close(st);
     auth_free(auth);
     tls_free_pem(cert_pem);

@@ -637,8 +637,10 @@ int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms)
         return -EIO;
     }
     for (size_t i = 0; i < n; i++)
-        if (ch[i].rc == 0 && ch[i].config)
+        if (ch[i].rc == 0 && ch[i].config) {
+            sq_stats_version(s, ch[i].source);
             sq_notify(s, ch[i].agent_id, ch[i].version);
+        }
     return 0;
 }
 

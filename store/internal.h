@@ -14,6 +14,7 @@
 #define GOTUNED_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 
@@ -30,6 +31,8 @@
 #define STORE_FLUSH_BATCH 4096u
 /* Expired samples deleted per transaction, for the same reason. */
 #define STORE_EXPIRE_CHUNK 10000
+/* Agents the census reads per hold of db_mu (a few milliseconds). */
+#define STORE_CENSUS_PAGE 2000
 
 /* Policy scopes cached (direct-mapped by a hash of the scope). */
 #define STORE_POLICY_CACHE 64u
@@ -45,8 +48,26 @@ typedef enum sq_id {
     SQ_EVENT_INSERT, SQ_EVENT_LIST, SQ_EVENT_LIST_AGENT,
     SQ_POLICY_GET, SQ_POLICY_DELETE, SQ_POLICY_INSERT,
     SQ_SAMPLE_INSERT, SQ_SAMPLE_NEWEST, SQ_SAMPLE_EXPIRE,
+    SQ_AGENT_CENSUS, SQ_AGENT_CENSUS_END,
     SQ_COUNT
 } sq_id;
+
+/* A histogram for store_stats: each observation adds to one bucket and to
+ * the sum, with relaxed atomics. Observations are made with db_mu held, so
+ * there is one writer at a time; a reader may see a bucket and the sum of
+ * slightly different moments, which a scrape tolerates. */
+typedef struct sq_hist {
+    _Atomic uint64_t counts[STORE_HIST_MAX + 1];
+    _Atomic uint64_t sum;           /* nanoseconds (commits) or samples (batches) */
+} sq_hist;
+
+/* What store_stats_get reports; see store.h. */
+typedef struct sq_stats {
+    sq_hist commit[STORE_COMMIT_NKINDS];
+    sq_hist batch;
+    _Atomic uint64_t versions[STORE_NSOURCES];
+    _Atomic uint64_t persisted;
+} sq_stats;
 
 struct store {
     sqlite3 *db;
@@ -86,6 +107,8 @@ struct store {
     bool fl_stop;
     bool fl_running;
     pthread_t fl_thread;
+
+    sq_stats stats;                 /* counters for GET /metrics (stats.c) */
 };
 
 /* ---------------------------------------------------------- db.c helpers */
@@ -136,6 +159,17 @@ bool sq_terminated(const char *s, size_t cap);
 int64_t sq_now_ms(void);
 /* Runs the version hook, if any; call with no store lock held. */
 void sq_notify(store *s, const char *agent_id, int64_t version);
+
+/* -------------------------------------------------------------- stats.c */
+
+/* Records a successful COMMIT of kind that took ns nanoseconds. */
+void sq_stats_commit(store *s, store_commit_kind kind, uint64_t ns);
+/* Records a committed batch of n samples (n > 0). */
+void sq_stats_batch(store *s, size_t n);
+/* Records a committed config version made by source. */
+void sq_stats_version(store *s, const char *source);
+/* Monotonic nanoseconds, for timing commits. */
+uint64_t sq_mono_ns(void);
 
 /* ------------------------------------------------------------- schema.c */
 

@@ -223,14 +223,14 @@ int store_samples_window(store *s, const char *agent_id, size_t max,
     size_t k = a->len < max ? a->len : max;
     tuner_sample *arr = k ? xmalloc(k * sizeof *arr) : NULL;
     size_t first = a->len - k;
+    int32_t runq[2 * TUNER_MAX_PROCS];
     for (size_t i = 0; i < k; i++) {
-        const win_sample *w = win_at(a, first + i);
-        size_t count = (size_t)w->s.nprocs + w->s.npool;
-        arr[i] = w->s;
+        win_sample_get(win_at(a, first + i), &arr[i], runq);
+        size_t count = (size_t)arr[i].nprocs + arr[i].npool;
         arr[i].local_runq = xmalloc((count ? count : 1) * sizeof(int32_t));
         if (count)
-            memcpy(arr[i].local_runq, w->runq, count * sizeof(int32_t));
-        arr[i].pool_queues = arr[i].local_runq + w->s.nprocs;
+            memcpy(arr[i].local_runq, runq, count * sizeof(int32_t));
+        arr[i].pool_queues = arr[i].local_runq + arr[i].nprocs;
     }
     pthread_mutex_unlock(&s->win_mu);
     *out = arr;
@@ -298,7 +298,10 @@ static void blob_get(int32_t *out, const unsigned char *b, int64_t n)
 /* Writes one sample; s->blob is free again once the statement is reset. */
 static int insert_sample(store *s, sqlite3_stmt *st, const win_sample *w)
 {
-    const tuner_sample *x = &w->s;
+    int32_t runq[2 * TUNER_MAX_PROCS];
+    tuner_sample sample;
+    const tuner_sample *x = &sample;
+    win_sample_get(w, &sample, runq);
     unsigned char *pool_blob = s->blob + TUNER_MAX_PROCS * 4;
     blob_put(s->blob, x->local_runq, x->nprocs);
     blob_put(pool_blob, x->pool_queues, x->npool);
@@ -394,6 +397,8 @@ static int flush_round(store *s, int64_t cutoff_ms, bool *more)
 
     pthread_mutex_lock(&s->win_mu);
     if (rc == 0) {
+        if (n)
+            sq_stats_batch(s, n);
         for (size_t i = 0; i < n; i++)
             win_sample_release(s->batch[i]);
         if (s->drop_logged && s->queue.len == 0) {

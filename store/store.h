@@ -359,4 +359,80 @@ int store_samples_window(store *s, const char *agent_id, size_t max,
 
 void store_samples_free(tuner_sample *samples, size_t n);
 
+/* ------------------------------------------------------------ statistics */
+
+/* What the store counts about itself for GET /metrics, kept with relaxed
+ * atomics (written under the store's own locks), so reading them never
+ * waits for a flush or a durable write. Counters run from store_open. */
+
+/* Histogram buckets: upper bounds, ascending (the last bucket, above the
+ * last bound, is implied). */
+#define STORE_HIST_MAX 16
+extern const double store_commit_bounds_s[];    /* COMMIT durations, seconds */
+extern const size_t store_commit_nbounds;
+extern const double store_batch_bounds[];       /* samples per persisted batch */
+extern const size_t store_batch_nbounds;
+
+/* Which commits: durable ones (synchronous FULL: agents, versions, events,
+ * policies) and sample batches (synchronous NORMAL). */
+typedef enum store_commit_kind {
+    STORE_COMMIT_DURABLE = 0,
+    STORE_COMMIT_BATCH = 1,
+    STORE_COMMIT_NKINDS
+} store_commit_kind;
+const char *store_commit_kind_name(int kind);   /* "durable", "batch"; NULL if invalid */
+
+/* Config version sources as counted; anything else is "other". */
+typedef enum store_source {
+    STORE_SOURCE_TUNER = 0,
+    STORE_SOURCE_OPERATOR,
+    STORE_SOURCE_OVERRIDE,
+    STORE_SOURCE_ROLLBACK,
+    STORE_SOURCE_OTHER,
+    STORE_NSOURCES
+} store_source;
+const char *store_source_name(int source);      /* NULL if invalid */
+
+/* A histogram snapshot. */
+typedef struct store_histogram {
+    const double *bounds;                   /* nbounds upper bounds (static) */
+    size_t nbounds;
+    uint64_t counts[STORE_HIST_MAX + 1];    /* per bucket, not cumulative;
+                                               counts[nbounds] is above the last bound */
+    double sum;                             /* of the observed values */
+} store_histogram;
+
+typedef struct store_stats {
+    store_histogram commit[STORE_COMMIT_NKINDS];    /* seconds per successful COMMIT */
+    store_histogram batch;                  /* samples per committed batch (batches
+                                               with no samples are not counted) */
+    uint64_t versions[STORE_NSOURCES];      /* config versions committed, by source */
+    uint64_t samples_persisted;             /* samples written to the database */
+    uint64_t samples_dropped;               /* dropped by the pending queue's cap */
+    uint64_t samples_pending;               /* waiting for the database now */
+} store_stats;
+
+/* A snapshot of the counters. Never fails; takes the window lock only
+ * briefly (for the pending queue). */
+void store_stats_get(store *s, store_stats *out);
+
+/* Agents grouped for GET /metrics: by mode as stored, by whether they were
+ * seen since a time, and, for agents that follow their policy's mode
+ * (STORE_MODE_DEFAULT), by service, so that the caller can resolve the
+ * mode per service. */
+typedef struct store_census_row {
+    char service[STORE_ID_MAX + 1];         /* "" unless mode is STORE_MODE_DEFAULT */
+    store_mode mode;
+    bool stale;                             /* last_seen_ms < the caller's seen_since_ms */
+    uint64_t agents;
+    double dropped_samples;                 /* sum of their reported dropped_samples */
+} store_census_row;
+
+/* Fills *out (malloc'd; free it with free()) with *n rows; rows with the
+ * same mode, staleness and service may repeat (the caller sums them). It
+ * reads the whole agents table, a page at a time under the store's lock:
+ * meant for scrapes, not for the request path. -EIO when the database
+ * fails. */
+int store_agent_census(store *s, int64_t seen_since_ms, store_census_row **out, size_t *n);
+
 #endif

@@ -2,6 +2,7 @@
  * window.c — per-agent sample rings in a chained hash table keyed by id.
  */
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,22 +126,149 @@ void win_remove(win_table *t, win_agent *a)
     t->count--;
 }
 
+/* The encoding: every integer field as a zigzag LEB128 varint (absent
+ * fields are -1, which takes one byte), then one byte that says for each of
+ * the three figures whether it is -1 (absent), an integer below 2^53 (a
+ * varint) or anything else (its 8 bytes as they are), then the figures, the
+ * two counts and the queue lengths. Every value reads back exactly. */
+enum { FIG_ABSENT = 0, FIG_INT = 1, FIG_RAW = 2 };
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+static unsigned char *put_signed(unsigned char *p, int64_t v)
+{
+    return put_varint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        unsigned char b = *p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    *v = x;
+    return p;
+}
+
+static const unsigned char *get_signed(const unsigned char *p, int64_t *v)
+{
+    uint64_t u;
+    p = get_varint(p, &u);
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return p;
+}
+
+static int fig_kind(double d)
+{
+    if (d == -1)
+        return FIG_ABSENT;
+    if (d >= 0 && d < 9007199254740992.0 && d == (double)(uint64_t)d && !(d == 0 && signbit(d)))
+        return FIG_INT;
+    return FIG_RAW;
+}
+
+/* The largest encoding: 11 integers, the kinds byte, three raw figures,
+ * two counts and 2 * TUNER_MAX_PROCS queue lengths, at 10 bytes a varint. */
+#define ENCODED_MAX (11 * 10 + 1 + 3 * 8 + 2 * 10 + 2 * TUNER_MAX_PROCS * 10)
+
 win_sample *win_sample_new(const tuner_sample *src)
 {
     assert(src->nprocs <= TUNER_MAX_PROCS && src->npool <= TUNER_MAX_PROCS);
-    size_t bytes = (size_t)src->nprocs * sizeof(int32_t);
-    size_t pbytes = (size_t)src->npool * sizeof(int32_t);
-    win_sample *w = xmalloc(sizeof *w + bytes + pbytes);
+    unsigned char buf[ENCODED_MAX], *p = buf;
+    const int64_t ints[] = { src->ts_ms, src->recv_ms, src->gomaxprocs, src->idle_procs,
+                             src->threads, src->spinning_threads, src->idle_threads,
+                             src->needspinning, src->global_runq, src->goroutines,
+                             src->pool_threshold };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        p = put_signed(p, ints[i]);
+    const double figs[] = { src->lat_p50_us, src->lat_p99_us, src->gc_p99_us };
+    unsigned char *kinds = p++;
+    *kinds = 0;
+    for (int i = 0; i < 3; i++) {
+        int k = fig_kind(figs[i]);
+        *kinds |= (unsigned char)(k << (2 * i));
+        if (k == FIG_INT) {
+            p = put_varint(p, (uint64_t)figs[i]);
+        } else if (k == FIG_RAW) {
+            memcpy(p, &figs[i], sizeof figs[i]);
+            p += sizeof figs[i];
+        }
+    }
+    p = put_signed(p, src->pool_scope);
+    p = put_varint(p, src->nprocs);
+    p = put_varint(p, src->npool);
+    for (uint32_t i = 0; i < src->nprocs; i++)
+        p = put_signed(p, src->local_runq[i]);
+    for (uint32_t i = 0; i < src->npool; i++)
+        p = put_signed(p, src->pool_queues[i]);
+    size_t size = (size_t)(p - buf);
+    assert(size <= sizeof buf && size <= UINT16_MAX);
+    win_sample *w = xmalloc(sizeof *w + size);
     w->refs = 1;
+    w->size = (uint16_t)size;
     w->owner = NULL;
-    w->s = *src;
-    if (bytes)
-        memcpy(w->runq, src->local_runq, bytes);
-    if (pbytes)
-        memcpy(w->runq + src->nprocs, src->pool_queues, pbytes);
-    w->s.local_runq = w->runq;
-    w->s.pool_queues = w->runq + src->nprocs;
+    memcpy(w->data, buf, size);
     return w;
+}
+
+void win_sample_get(const win_sample *w, tuner_sample *out, int32_t *runq)
+{
+    const unsigned char *p = w->data;
+    int64_t v[11];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        p = get_signed(p, &v[i]);
+    out->ts_ms = v[0];
+    out->recv_ms = v[1];
+    out->gomaxprocs = (int32_t)v[2];
+    out->idle_procs = (int32_t)v[3];
+    out->threads = (int32_t)v[4];
+    out->spinning_threads = (int32_t)v[5];
+    out->idle_threads = (int32_t)v[6];
+    out->needspinning = (int32_t)v[7];
+    out->global_runq = v[8];
+    out->goroutines = v[9];
+    out->pool_threshold = (int32_t)v[10];
+    unsigned kinds = *p++;
+    double *figs[] = { &out->lat_p50_us, &out->lat_p99_us, &out->gc_p99_us };
+    for (int i = 0; i < 3; i++) {
+        int k = (kinds >> (2 * i)) & 3;
+        if (k == FIG_ABSENT) {
+            *figs[i] = -1;
+        } else if (k == FIG_INT) {
+            uint64_t u;
+            p = get_varint(p, &u);
+            *figs[i] = (double)u;
+        } else {
+            memcpy(figs[i], p, sizeof(double));
+            p += sizeof(double);
+        }
+    }
+    int64_t scope;
+    uint64_t nprocs, npool;
+    p = get_signed(p, &scope);
+    p = get_varint(p, &nprocs);
+    p = get_varint(p, &npool);
+    out->pool_scope = (int32_t)scope;
+    out->nprocs = (uint32_t)nprocs;
+    out->npool = (uint32_t)npool;
+    out->local_runq = runq;
+    out->pool_queues = runq + nprocs;
+    for (uint64_t i = 0; i < nprocs + npool; i++) {
+        p = get_signed(p, &v[0]);
+        runq[i] = (int32_t)v[0];
+    }
+    assert(p == w->data + w->size);
 }
 
 void win_sample_release(win_sample *w)

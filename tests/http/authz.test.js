@@ -164,6 +164,7 @@ const ROUTES = {
     'GET /api/v1/events': {},
     'GET /healthz': {},
     'GET /readyz': {},
+    'GET /metrics': {},
     'GET /': {},
 };
 
@@ -209,7 +210,7 @@ test('authorization matrix: every route × {none, unknown, viewer, other, own, a
             }
         }
     }
-    assert.equal(cells, 22 * COLUMNS.length);
+    assert.equal(cells, 23 * COLUMNS.length);
     assert.deepStrictEqual(failures, [], `${failures.length} of ${cells} cells differ`);
 });
 

@@ -25,7 +25,8 @@
     X(jdoc)            \
     X(wait)            \
     X(agent)           \
-    X(auth)
+    X(auth)            \
+    X(metrics)
 
 #define X(name) int test_##name(void);
 UNIT_GROUPS(X)

@@ -443,6 +443,79 @@ static void test_upsert(void **state)
     store_close(s);
 }
 
+/* A push that restates an agent's facts commits nothing: the volatile
+ * facts (last seen, throttling, drops) are answered from memory at once
+ * and reach the row with the flusher; any other fact commits at once, and
+ * every write to the row is seen by the next read (the cached row is
+ * forgotten). */
+static void test_push_path(void **state)
+{
+    fixture *fx = *state;
+    store_options opt;
+    store_options_default(&opt);
+    opt.flush_interval_ms = 3600 * 1000;    /* the test flushes by hand */
+    store *s = open_store(fx, &opt);
+    store_agent f, a;
+    bool created = true;
+
+    make_facts(&f, "agent-1", "orders");
+    assert_int_equal(store_agent_upsert(s, &f, 1000, &created), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);    /* caches the row */
+
+    f.throttle = (store_throttle){ 500, 20, 4000, 2000 };
+    f.dropped_samples = 5;
+    assert_int_equal(store_agent_upsert(s, &f, 2000, &created), 0);
+    assert_false(created);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.last_seen_ms, 2000);
+    assert_int_equal(a.dropped_samples, 5);
+    assert_memory_equal(&a.throttle, &f.throttle, sizeof a.throttle);
+    size_t n = 0;
+    bool more = false;
+    assert_int_equal(store_agent_list(s, NULL, NULL, &a, 1, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(a.last_seen_ms, 2000);
+    /* Not in the row yet: no commit was made for it. */
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 1000);
+    assert_int_equal(raw_int(fx, "SELECT dropped_samples FROM agents"), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 2000);
+    assert_int_equal(raw_int(fx, "SELECT dropped_samples FROM agents"), 5);
+    assert_int_equal(raw_int(fx, "SELECT thr_periods + thr_throttled + thr_us FROM agents"),
+                     4520);
+
+    /* Another fact commits at once, and the next read has it. */
+    snprintf(f.hostname, sizeof f.hostname, "moved");
+    assert_int_equal(store_agent_upsert(s, &f, 3000, NULL), 0);
+    char host[64];
+    raw_text(fx, "SELECT hostname FROM agents WHERE id = 'agent-1'", host, sizeof host);
+    assert_string_equal(host, "moved");
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_string_equal(a.hostname, "moved");
+    assert_int_equal(a.last_seen_ms, 3000);
+    f.cpu.limit = 1.5;
+    assert_int_equal(store_agent_upsert(s, &f, 3500, NULL), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_true(a.cpu.limit == 1.5);
+
+    /* A change through store_apply is seen by the next read too. */
+    assert_int_equal(store_agent_set_mode(s, "agent-1", STORE_MODE_PINNED, NULL), 0);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+
+    /* Memory only, then closed: the close flushes it. */
+    assert_int_equal(store_agent_upsert(s, &f, 4000, NULL), 0);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 3500);
+    store_close(s);
+    assert_int_equal(raw_int(fx, "SELECT last_seen_ms FROM agents WHERE id = 'agent-1'"), 4000);
+    s = open_store(fx, &opt);
+    assert_int_equal(store_agent_get(s, "agent-1", &a), 0);
+    assert_int_equal(a.last_seen_ms, 4000);
+    assert_int_equal(a.dropped_samples, 5);
+    assert_int_equal(a.mode, STORE_MODE_PINNED);
+    store_close(s);
+}
+
 static void test_list_paging(void **state)
 {
     fixture *fx = *state;
@@ -1160,6 +1233,254 @@ static void test_pending_cap(void **state)
     assert_int_equal(store_test_pending(s, NULL), 0);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 10);
     assert_int_equal(raw_int(fx, "SELECT min(ts_ms) FROM samples"), 15 * 1000);
+    store_close(s);
+}
+
+/* The in-memory encoding gives back exactly what it was given. */
+static void test_sample_encoding(void **state)
+{
+    (void)state;
+    static int32_t q[2 * TUNER_MAX_PROCS], back[2 * TUNER_MAX_PROCS];
+    const double figs[] = { -1, 0, 12, 480.5, -0.0, 1e300, 9007199254740992.0,
+                            9007199254740991.0, 3.0e-7, NAN };
+    for (size_t f = 0; f < sizeof figs / sizeof figs[0]; f++) {
+        tuner_sample x, y;
+        tuner_sample_init(&x);
+        x.ts_ms = f % 2 ? -1 : (int64_t)1 << 52;
+        x.recv_ms = 1764900000123 + (int64_t)f;
+        x.gomaxprocs = f % 3 ? -1 : TUNER_MAX_PROCS;
+        x.idle_procs = 0;
+        x.threads = 10000000;
+        x.spinning_threads = INT32_MIN;
+        x.idle_threads = INT32_MAX;
+        x.needspinning = 1;
+        x.global_runq = INT64_MAX;
+        x.goroutines = INT64_MIN;
+        x.lat_p50_us = figs[f];
+        x.lat_p99_us = figs[(f + 1) % (sizeof figs / sizeof figs[0])];
+        x.gc_p99_us = figs[(f + 2) % (sizeof figs / sizeof figs[0])];
+        x.nprocs = f == 0 ? 0 : f == 1 ? TUNER_MAX_PROCS : 16;
+        x.npool = f % 2 ? (uint32_t)f : 0;
+        x.pool_threshold = f % 2 ? 3 : -1;
+        x.pool_scope = f % 2 ? 1 : -1;
+        for (uint32_t i = 0; i < x.nprocs + x.npool; i++)
+            q[i] = i % 5 == 0 ? 100000000 : i % 7 == 0 ? -3 : (int32_t)i;
+        x.local_runq = q;
+        x.pool_queues = q + x.nprocs;
+        win_sample *w = win_sample_new(&x);
+        win_sample_get(w, &y, back);
+        assert_int_equal(y.ts_ms, x.ts_ms);
+        assert_int_equal(y.recv_ms, x.recv_ms);
+        assert_int_equal(y.gomaxprocs, x.gomaxprocs);
+        assert_int_equal(y.idle_procs, x.idle_procs);
+        assert_int_equal(y.threads, x.threads);
+        assert_int_equal(y.spinning_threads, x.spinning_threads);
+        assert_int_equal(y.idle_threads, x.idle_threads);
+        assert_int_equal(y.needspinning, x.needspinning);
+        assert_true(y.global_runq == x.global_runq);
+        assert_true(y.goroutines == x.goroutines);
+        assert_memory_equal(&y.lat_p50_us, &x.lat_p50_us, sizeof(double));
+        assert_memory_equal(&y.lat_p99_us, &x.lat_p99_us, sizeof(double));
+        assert_memory_equal(&y.gc_p99_us, &x.gc_p99_us, sizeof(double));
+        assert_int_equal(y.pool_threshold, x.pool_threshold);
+        assert_int_equal(y.pool_scope, x.pool_scope);
+        assert_int_equal(y.nprocs, x.nprocs);
+        assert_int_equal(y.npool, x.npool);
+        assert_ptr_equal(y.local_runq, back);
+        assert_ptr_equal(y.pool_queues, back + x.nprocs);
+        if (x.nprocs + x.npool)
+            assert_memory_equal(back, q, (x.nprocs + x.npool) * sizeof(int32_t));
+        win_sample_release(w);
+    }
+    /* A typical 16-P sample is small. */
+    tuner_sample x;
+    int32_t runq[16] = { 0, 3, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0 };
+    tuner_sample_init(&x);
+    x.ts_ms = 1764900000000;
+    x.recv_ms = 1764900000250;
+    x.gomaxprocs = 16;
+    x.idle_procs = 10;
+    x.threads = 20;
+    x.global_runq = 0;
+    x.lat_p50_us = 12;
+    x.lat_p99_us = 480;
+    x.nprocs = 16;
+    x.local_runq = runq;
+    win_sample *w = win_sample_new(&x);
+    assert_in_range(w->size, 16, 48);
+    win_sample_release(w);
+}
+
+/* store_stats: durable and batch commits, batch sizes, versions by source,
+ * the pending queue's drops; each moved by exactly what the test did. */
+static void test_stats(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;      /* only the test's store_flush writes */
+    store *s = open_store(fx, &o);
+    store_stats st;
+    store_stats_get(s, &st);
+    for (int k = 0; k < STORE_COMMIT_NKINDS; k++) {
+        assert_int_equal(st.commit[k].nbounds, store_commit_nbounds);
+        for (size_t i = 0; i <= st.commit[k].nbounds; i++)
+            assert_int_equal(st.commit[k].counts[i], 0);
+    }
+    assert_int_equal(st.samples_persisted + st.samples_dropped + st.samples_pending, 0);
+
+    add_agent(s, "a", "svc");
+    add_agent(s, "b", "svc");
+    assert_int_equal(store_agent_set_mode(s, "b", STORE_MODE_AUTO, NULL), 0);
+    static const char *const sources[] = { "operator", "tuner", "rollback", "tuner", "later" };
+    for (int i = 0; i < 5; i++) {
+        tuner_config c = make_config(2 + i);
+        assert_int_equal(store_config_append(s, "a", i, &c, sources[i], NULL, NULL, NULL,
+                                             2000 + i, NULL), 0);
+    }
+    /* A stale change makes no version (its transaction still commits). */
+    tuner_config c = make_config(9);
+    assert_int_equal(store_config_append(s, "a", 0, &c, "operator", NULL, NULL, NULL, 3000,
+                                         NULL), -ESTALE);
+    store_test_pending_limit(s, 10);
+    append_seq(s, "a", 0, 25, now_ms());
+    assert_int_equal(store_flush(s), 0);
+
+    store_stats_get(s, &st);
+    uint64_t durable = 0, batches = 0;
+    for (size_t i = 0; i <= st.commit[STORE_COMMIT_DURABLE].nbounds; i++)
+        durable += st.commit[STORE_COMMIT_DURABLE].counts[i];
+    for (size_t i = 0; i <= st.commit[STORE_COMMIT_BATCH].nbounds; i++)
+        batches += st.commit[STORE_COMMIT_BATCH].counts[i];
+    assert_int_equal(durable, 2 + 1 + 5 + 1);   /* two agents, a mode, five versions,
+                                                   the stale change */
+    assert_int_equal(batches, 1);
+    assert_true(st.commit[STORE_COMMIT_DURABLE].sum > 0);
+    assert_true(st.commit[STORE_COMMIT_DURABLE].sum < 60);
+    assert_int_equal(st.versions[STORE_SOURCE_OPERATOR], 1);
+    assert_int_equal(st.versions[STORE_SOURCE_TUNER], 2);
+    assert_int_equal(st.versions[STORE_SOURCE_ROLLBACK], 1);
+    assert_int_equal(st.versions[STORE_SOURCE_OVERRIDE], 0);
+    assert_int_equal(st.versions[STORE_SOURCE_OTHER], 1);
+    assert_string_equal(store_source_name(STORE_SOURCE_OTHER), "other");
+    assert_null(store_source_name(STORE_NSOURCES));
+    assert_string_equal(store_commit_kind_name(STORE_COMMIT_BATCH), "batch");
+    assert_null(store_commit_kind_name(-1));
+    /* 25 appended over a cap of 10: 15 dropped, one batch of 10 written,
+     * which is in the bucket whose upper bound is 10. */
+    assert_int_equal(st.samples_dropped, 15);
+    assert_int_equal(st.samples_pending, 0);
+    assert_int_equal(st.samples_persisted, 10);
+    assert_true(st.batch.sum == 10.0);
+    for (size_t i = 0; i <= st.batch.nbounds; i++)
+        assert_int_equal(st.batch.counts[i],
+                         i < st.batch.nbounds && st.batch.bounds[i] == 10.0 ? 1 : 0);
+    /* An empty flush commits a batch transaction but counts no batch. */
+    assert_int_equal(store_flush(s), 0);
+    store_stats_get(s, &st);
+    uint64_t sized = 0;
+    for (size_t i = 0; i <= st.batch.nbounds; i++)
+        sized += st.batch.counts[i];
+    assert_int_equal(sized, 1);
+    store_close(s);
+}
+
+/* The census groups agents by stored mode and staleness; agents that follow
+ * their policy are grouped by service as well. */
+static void test_census(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, NULL);
+    store_census_row *rows = NULL;
+    size_t n = 99;
+    assert_int_equal(store_agent_census(s, 0, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    free(rows);
+    static const struct { const char *id, *service; int64_t seen; int64_t dropped; int mode; } ag[] = {
+        { "d1", "s1", 5000, 4, STORE_MODE_DEFAULT },
+        { "d2", "s1", 5000, 1, STORE_MODE_DEFAULT },
+        { "d3", "s1", 1000, 0, STORE_MODE_DEFAULT },
+        { "d4", "s2", 5000, 0, STORE_MODE_DEFAULT },
+        { "a1", "s1", 5000, 3, STORE_MODE_AUTO },
+        { "a2", "s2", 5000, 0, STORE_MODE_AUTO },
+        { "p1", "s2", 1000, 0, STORE_MODE_PINNED },
+    };
+    for (size_t i = 0; i < sizeof ag / sizeof ag[0]; i++) {
+        store_agent a;
+        make_facts(&a, ag[i].id, ag[i].service);
+        a.dropped_samples = ag[i].dropped;
+        assert_int_equal(store_agent_upsert(s, &a, ag[i].seen, NULL), 0);
+        if (ag[i].mode != STORE_MODE_DEFAULT)
+            assert_int_equal(store_agent_set_mode(s, ag[i].id, (store_mode)ag[i].mode, NULL), 0);
+    }
+    assert_int_equal(store_agent_census(s, 3000, &rows, &n), 0);
+    /* s1 default live (2), s1 default stale (1), s2 default live (1),
+     * auto live (2), pinned stale (1), in any order. */
+    assert_int_equal(n, 5);
+    uint64_t seen[5] = { 0 };
+    double dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        const store_census_row *r = &rows[i];
+        dropped += r->dropped_samples;
+        int k = r->mode == STORE_MODE_DEFAULT && strcmp(r->service, "s1") == 0 ? (r->stale ? 1 : 0)
+                : r->mode == STORE_MODE_DEFAULT && strcmp(r->service, "s2") == 0 && !r->stale ? 2
+                : r->mode == STORE_MODE_AUTO && !r->stale && r->service[0] == '\0' ? 3
+                : r->mode == STORE_MODE_PINNED && r->stale && r->service[0] == '\0' ? 4 : -1;
+        assert_true(k >= 0);
+        assert_int_equal(seen[k], 0);
+        seen[k] = r->agents;
+    }
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 1);
+    assert_int_equal(seen[3], 2);
+    assert_int_equal(seen[4], 1);
+    assert_true(dropped == 8.0);
+    free(rows);
+    assert_int_equal(store_agent_census(NULL, 0, &rows, &n), -EINVAL);
+    store_close(s);
+}
+
+/* A census of more agents than one page reads counts every agent once. */
+static void test_census_pages(void **state)
+{
+    fixture *fx = *state;
+    store_close(open_store(fx, NULL));
+    /* 4,500 agents (over two pages) in one transaction of the test's own:
+     * every third sets its mode (auto), every fifth was last seen at 1,
+     * and agent i reports i dropped samples. */
+    sqlite3 *db = raw_open(fx);
+    const char *sql =
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4499) "
+        "INSERT INTO agents (id, service, hostname, runtime, pid, num_cpu, affinity, "
+        "cpu_limit, limit_source, parent_tighter, first_seen_ms, last_seen_ms, mode, "
+        "mode_set, dropped_samples) "
+        "SELECT printf('cs-%05d', i), printf('svc%d', i % 7), 'h', 'go1.19', i, 8, 8, 2, '', "
+        "0, 1, CASE WHEN i % 5 = 0 THEN 1 ELSE 9000 END, "
+        "CASE WHEN i % 3 = 0 THEN 'auto' ELSE 'recommend' END, i % 3 = 0, i FROM n";
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store *s = open_store(fx, NULL);
+    store_census_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(store_agent_census(s, 5000, &rows, &n), 0);
+    uint64_t total = 0, autos = 0, stale = 0, stale_auto = 0;
+    double dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += rows[i].agents;
+        autos += rows[i].mode == STORE_MODE_AUTO ? rows[i].agents : 0;
+        stale += rows[i].stale ? rows[i].agents : 0;
+        stale_auto += rows[i].stale && rows[i].mode == STORE_MODE_AUTO ? rows[i].agents : 0;
+        dropped += rows[i].dropped_samples;
+        assert_true(rows[i].mode == STORE_MODE_AUTO ? rows[i].service[0] == '\0'
+                                                    : rows[i].mode == STORE_MODE_DEFAULT);
+    }
+    assert_int_equal(total, 4500);
+    assert_int_equal(autos, 1500);
+    assert_int_equal(stale, 900);
+    assert_int_equal(stale_auto, 300);          /* i % 15 == 0 */
+    assert_true(dropped == 4499.0 * 4500 / 2);
+    free(rows);
     store_close(s);
 }
 
@@ -2141,6 +2462,7 @@ int test_store(void)
         T(test_refuses_newer_schema),
         T(test_reopen_keeps_everything),
         T(test_upsert),
+        T(test_push_path),
         T(test_list_paging),
         T(test_mode),
         T(test_config_versions),
@@ -2153,6 +2475,9 @@ int test_store(void)
         T(test_delete_agent),
         T(test_max_agents),
         T(test_pending_cap),
+        T(test_stats),
+        T(test_census),
+        T(test_census_pages),
         T(test_apply_batch),
         T(test_apply_fields_roundtrip),
         T(test_apply_clears_verify),
@@ -2162,6 +2487,7 @@ int test_store(void)
         T(test_mode_default),
         T(test_migrate_from_v1),
         T(test_apply_large_batch),
+        cmocka_unit_test(test_sample_encoding),
         cmocka_unit_test(test_pending_queue),
         T(test_concurrency),
         T(test_crash_durability),

@@ -141,7 +141,7 @@ asan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_JOBS    ?= 1
-FUZZ_TARGETS := schedtrace telemetry router
+FUZZ_TARGETS := schedtrace telemetry router jdoc
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(O)/fuzz/fuzz_%)
@@ -158,6 +158,11 @@ fuzz-bins: $(FUZZ_BINS)
 $(O)/fuzz/fuzz_schedtrace: $(O)/tests/fuzz/fuzz_schedtrace.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c))
 	@mkdir -p $(dir $@)
 	$(QLD)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ -lm
+# The JSON reader against jansson: nothing else of gotuned.
+$(O)/fuzz/fuzz_jdoc: $(O)/tests/fuzz/fuzz_jdoc.o $(O)/api/jdoc.o
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs jansson 2>/dev/null) -lm
 $(O)/fuzz/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(FUZZ_API_OBJ)
 	@mkdir -p $(dir $@)
 	$(QLD)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -187,6 +192,13 @@ BENCH_BINS    += $(O)/bench/tuner
 BENCH_SCRIPTS += bench/tuner.sh
 $(O)/bench/tuner: $(O)/bench/tuner.o $(patsubst %.c,$(O)/%.o,$(wildcard tuner/*.c))
 	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+
+# The request-body parser micro-benchmark: api/jdoc.c against jansson's
+# json_loadb, in-process (docs/jdoc.md).
+BENCH_BINS    += $(O)/bench/jdoc
+BENCH_SCRIPTS += bench/jdoc.sh
+$(O)/bench/jdoc: $(O)/bench/jdoc.o $(O)/api/jdoc.o
+	$(QLD)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson 2>/dev/null) -lm
 
 # deps.sh --bench adds what only the benchmarks use: wrk and the reference
 # servers of bench/http.sh (nginx, the Pushgateway, etcd).

@@ -254,9 +254,10 @@ void h_agent_mode(api_call *c)
 {
     static const char *const keys[] = { "mode", NULL };
     store_agent a;
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     const char *name = NULL;
-    if (load_agent(c, &a) || decode_body(c, false, &body))
+    if (load_agent(c, &a) || decode_body(c, false, &doc, &body))
         return;
     if (check_keys(c, body, "", keys) || get_str(c, body, "", "mode", 16, &name))
         goto out;
@@ -300,16 +301,17 @@ void h_agent_mode(api_call *c)
         deliver_pending(c->ctx, &a);
     reply_json(c, 200, agent_json(c, &a));
 out:
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }
 
 void h_agent_override(api_call *c)
 {
     store_agent a;
     store_version cur;
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     store_agent *values = NULL;
-    if (load_agent(c, &a) || decode_body(c, false, &body))
+    if (load_agent(c, &a) || decode_body(c, false, &doc, &body))
         return;
     if (!(values = malloc(sizeof *values))) {
         reply_error(c, 500, "internal", NULL, "out of memory");
@@ -340,23 +342,24 @@ void h_agent_override(api_call *c)
     store_version_cleanup(&cur);
 out:
     free(values);
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }
 
 void h_agent_apply(api_call *c)
 {
     static const char *const keys[] = { "force", NULL };
     store_agent a;
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     tuner_policy policy;
     tuner_config current;
     tuner_recommendation *rec = NULL;
-    if (load_agent(c, &a) || decode_body(c, true, &body))
+    if (load_agent(c, &a) || decode_body(c, true, &doc, &body))
         return;
     if (check_keys(c, body, "", keys))
         goto out;
-    json_t *jf = json_object_get(body, "force");
-    if (jf && !json_is_boolean(jf)) {
+    const jdoc_node *jf = jdoc_get(body, "force");
+    if (jf && !jdoc_is_boolean(jf)) {
         reply_error(c, 422, "invalid", "force", "force must be true or false");
         goto out;
     }
@@ -381,7 +384,7 @@ void h_agent_apply(api_call *c)
         goto out;
     }
     int64_t now = c->ctx->now_ms();
-    if (now < rec->next_change_ms && !json_is_true(jf)) {
+    if (now < rec->next_change_ms && !jdoc_is_true(jf)) {
         reply_error(c, 409, "too_soon", NULL,
                     "guards.min_interval_s allows the next change in %lld s; "
                     "send {\"force\":true} to apply anyway",
@@ -397,5 +400,5 @@ void h_agent_apply(api_call *c)
     reply_change(c, &x, 201);
 out:
     free(rec);
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }

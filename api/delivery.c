@@ -524,12 +524,13 @@ void h_agent_ack(api_call *c)
 {
     static const char *const keys[] = { "version", "status", "error", NULL };
     store_agent a;
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     const char *status = NULL, *err = NULL;
     long long version = 0;
     bool has = false;
     store_agent *values = NULL;
-    if (load_agent(c, &a) || decode_body(c, false, &body))
+    if (load_agent(c, &a) || decode_body(c, false, &doc, &body))
         return;
     if (check_keys(c, body, "", keys) ||
         get_int(c, body, "", "version", 1, INT64_MAX, false, &version, &has) ||
@@ -582,16 +583,17 @@ void h_agent_ack(api_call *c)
         reply_json(c, 200, agent_json(c, &a));
 out:
     free(values);
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }
 
 void h_agent_rollback(api_call *c)
 {
     static const char *const keys[] = { NULL };
     store_agent a;
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     store_agent *values = NULL;
-    if (load_agent(c, &a) || decode_body(c, true, &body))
+    if (load_agent(c, &a) || decode_body(c, true, &doc, &body))
         return;
     if (check_keys(c, body, "", keys))
         goto out;
@@ -625,5 +627,5 @@ void h_agent_rollback(api_call *c)
     }
 out:
     free(values);
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }

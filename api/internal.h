@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/jdoc.h"
 #include "server/auth.h"
 #include "tuner/tuner.h"
 
@@ -44,35 +45,41 @@ void reply_store_error(api_call *c, int rc, const char *what);
 
 /* Request helpers. */
 bool api_valid_id(const char *s);
-/* Parses the body as one JSON object; 415 unless the content type is
- * application/json, 400 for malformed JSON. An empty body is allowed only
- * when allow_empty (then *out is an empty object). */
-int decode_body(api_call *c, bool allow_empty, json_t **out);
+/* Parses the body (api/jdoc.h) into *doc, caller-owned, and points *out at
+ * its top-level object; 415 unless the content type is application/json,
+ * 400 for malformed JSON or a body past jdoc's caps, 500 out of memory.
+ * An empty body is allowed only when allow_empty (then *out is an empty
+ * object). On success the caller calls jdoc_cleanup(doc); on failure
+ * there is nothing to free. */
+int decode_body(api_call *c, bool allow_empty, jdoc *doc, const jdoc_node **out);
 /* An integer query parameter in [min, max], def when absent; 400 otherwise. */
 int query_int(api_call *c, const char *key, long long def, long long min,
               long long max, long long *out);
 /* An id-like query parameter (NULL when absent); 400 when malformed. */
 int query_id(api_call *c, const char *key, const char **out);
 
-/* Strict field readers for objects: each checks the type and range, and
- * replies 422 naming path.key on failure. present (may be NULL) tells
- * whether the key was there; an absent key leaves *out alone. A JSON null
- * counts as absent when null_ok. */
-int get_int(api_call *c, json_t *obj, const char *path, const char *key,
+/* Strict field readers for objects of a request body: each checks the type
+ * and range, and replies 422 naming path.key on failure. present (may be
+ * NULL) tells whether the key was there; an absent key leaves *out alone.
+ * A JSON null counts as absent when null_ok (get_str: always). get_int
+ * takes integers only (no fraction or exponent, as jansson's
+ * json_is_integer), get_real integers and reals; a string lives as long as
+ * its document. */
+int get_int(api_call *c, const jdoc_node *obj, const char *path, const char *key,
             long long min, long long max, bool null_ok, long long *out, bool *present);
-int get_real(api_call *c, json_t *obj, const char *path, const char *key,
+int get_real(api_call *c, const jdoc_node *obj, const char *path, const char *key,
              double min, double max, bool null_ok, double *out, bool *present);
-int get_str(api_call *c, json_t *obj, const char *path, const char *key,
+int get_str(api_call *c, const jdoc_node *obj, const char *path, const char *key,
             size_t maxlen, const char **out);
 /* Rejects keys of obj not in the NULL-terminated list (422). */
-int check_keys(api_call *c, json_t *obj, const char *path, const char *const *keys);
+int check_keys(api_call *c, const jdoc_node *obj, const char *path, const char *const *keys);
 
 /* Domain shapes. */
 json_t *json_config(const tuner_config *cfg);
-int decode_config(api_call *c, json_t *obj, const char *path, tuner_config *out);
+int decode_config(api_call *c, const jdoc_node *obj, const char *path, tuner_config *out);
 json_t *json_policy(const tuner_policy *p);
 /* A (partial) policy: only the fields present are set. */
-int decode_policy(api_call *c, json_t *obj, tuner_policy *out);
+int decode_policy(api_call *c, const jdoc_node *obj, tuner_policy *out);
 json_t *json_sample(const tuner_sample *s);
 /* mode is the agent's effective mode, mode_source "agent" or "policy". */
 json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,

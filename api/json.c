@@ -50,33 +50,6 @@ void api_error_response(api_response *resp, int status, const char *code,
     set_body(resp, status, err);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (n == 0)
-        return 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (s[0] == 0xe0)
-        lo = 0xa0;
-    else if (s[0] == 0xed)
-        hi = 0x9f;
-    else if (s[0] == 0xf0)
-        lo = 0x90;
-    else if (s[0] == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 /* Messages quote what the client sent (a path, a key) and may be cut at
  * any byte; jansson refuses a string that is not UTF-8, which would turn
  * the error into a 500. Replaces each byte that does not start a
@@ -85,7 +58,7 @@ static void utf8_scrub(char *s)
 {
     unsigned char *p = (unsigned char *)s;
     while (*p) {
-        size_t n = utf8_len(p);
+        size_t n = jdoc_utf8_len(p, strnlen((const char *)p, 4));
         if (n == 0) {
             *p++ = '?';
             continue;
@@ -174,30 +147,42 @@ static bool content_type_is(api_call *c, const char *mime)
     return strncasecmp(ct, mime, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-int decode_body(api_call *c, bool allow_empty, json_t **out)
+int decode_body(api_call *c, bool allow_empty, jdoc *doc, const jdoc_node **out)
 {
-    if (c->req->body_len == 0 && allow_empty) {
-        *out = json_object();
-        return 0;
-    }
-    if (!content_type_is(c, "application/json")) {
+    const char *body = c->req->body;
+    size_t len = c->req->body_len;
+    if (len == 0 && allow_empty) {
+        body = "{}";
+        len = 2;
+    } else if (!content_type_is(c, "application/json")) {
         reply_error(c, 415, "unsupported_media_type", NULL,
                     "this route takes application/json");
         return -1;
     }
-    json_error_t err;
-    json_t *j = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
-    if (!j) {
+    jdoc_error err;
+    int rc = jdoc_parse(doc, body, len, &err);
+    if (rc == -ENOMEM) {
+        reply_error(c, 500, "internal", NULL, "out of memory");
+        return -1;
+    }
+    if (rc == -E2BIG) {
+        reply_error(c, 400, "malformed_json", NULL,
+                    "JSON over a limit at line %d column %d: %s (request bodies allow %d "
+                    "levels of nesting and %d members per object)",
+                    err.line, err.column, err.text, JDOC_MAX_DEPTH, JDOC_MAX_MEMBERS);
+        return -1;
+    }
+    if (rc) {
         reply_error(c, 400, "malformed_json", NULL, "malformed JSON at line %d column %d: %s",
                     err.line, err.column, err.text);
         return -1;
     }
-    if (!json_is_object(j)) {
-        json_decref(j);
+    if (!jdoc_is_object(jdoc_root(doc))) {
+        jdoc_cleanup(doc);
         reply_error(c, 400, "malformed_json", NULL, "the body must be a JSON object");
         return -1;
     }
-    *out = j;
+    *out = jdoc_root(doc);
     return 0;
 }
 
@@ -246,37 +231,37 @@ static void field_name(char *buf, size_t len, const char *path, const char *key)
         buf[0] = '\0';
 }
 
-int get_int(api_call *c, json_t *obj, const char *path, const char *key,
+int get_int(api_call *c, const jdoc_node *obj, const char *path, const char *key,
             long long min, long long max, bool null_ok, long long *out, bool *present)
 {
-    json_t *v = json_object_get(obj, key);
+    const jdoc_node *v = jdoc_get(obj, key);
     if (present)
         *present = false;
-    if (!v || (null_ok && json_is_null(v)))
+    if (!v || (null_ok && jdoc_is_null(v)))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+    if (!jdoc_is_integer(v) || jdoc_int(v) < min || jdoc_int(v) > max) {
         char name[160];
         field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be an integer from %lld to %lld", name,
                     min, max);
         return -1;
     }
-    *out = json_integer_value(v);
+    *out = jdoc_int(v);
     if (present)
         *present = true;
     return 0;
 }
 
-int get_real(api_call *c, json_t *obj, const char *path, const char *key,
+int get_real(api_call *c, const jdoc_node *obj, const char *path, const char *key,
              double min, double max, bool null_ok, double *out, bool *present)
 {
-    json_t *v = json_object_get(obj, key);
+    const jdoc_node *v = jdoc_get(obj, key);
     if (present)
         *present = false;
-    if (!v || (null_ok && json_is_null(v)))
+    if (!v || (null_ok && jdoc_is_null(v)))
         return 0;
-    double d = json_number_value(v);
-    if (!json_is_number(v) || !isfinite(d) || d < min || d > max) {
+    double d = jdoc_number(v);
+    if (!jdoc_is_number(v) || !isfinite(d) || d < min || d > max) {
         char name[160];
         field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be a number from %g to %g", name, min,
@@ -289,35 +274,36 @@ int get_real(api_call *c, json_t *obj, const char *path, const char *key,
     return 0;
 }
 
-int get_str(api_call *c, json_t *obj, const char *path, const char *key,
+int get_str(api_call *c, const jdoc_node *obj, const char *path, const char *key,
             size_t maxlen, const char **out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
+    const jdoc_node *v = jdoc_get(obj, key);
+    if (!v || jdoc_is_null(v))
         return 0;
-    if (!json_is_string(v) || json_string_length(v) > maxlen ||
-        strlen(json_string_value(v)) != json_string_length(v)) {
+    /* jdoc refuses "\u0000", so the length check only guards the
+     * contract that the C string is the whole value. */
+    if (!jdoc_is_string(v) || jdoc_strlen(v) > maxlen ||
+        strlen(jdoc_str(v)) != jdoc_strlen(v)) {
         char name[160];
         field_name(name, sizeof name, path, key);
         reply_error(c, 422, "invalid", name, "%s must be a string of at most %zu bytes", name,
                     maxlen);
         return -1;
     }
-    *out = json_string_value(v);
+    *out = jdoc_str(v);
     return 0;
 }
 
-int check_keys(api_call *c, json_t *obj, const char *path, const char *const *keys)
+int check_keys(api_call *c, const jdoc_node *obj, const char *path, const char *const *keys)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v) {
+    const jdoc_node *k, *v;
+    jdoc_object_foreach(obj, k, v) {
         bool known = false;
         for (size_t i = 0; keys[i] && !known; i++)
-            known = strcmp(keys[i], k) == 0;
+            known = strcmp(keys[i], jdoc_str(k)) == 0;
         if (!known) {
             char name[160];
-            field_name(name, sizeof name, path, k);
+            field_name(name, sizeof name, path, jdoc_str(k));
             reply_error(c, 422, "invalid", name, "unknown field %s", name);
             return -1;
         }
@@ -351,23 +337,23 @@ json_t *json_config(const tuner_config *cfg)
     return o;
 }
 
-int decode_config(api_call *c, json_t *obj, const char *path, tuner_config *out)
+int decode_config(api_call *c, const jdoc_node *obj, const char *path, tuner_config *out)
 {
     static const char *const top[] = { "gomaxprocs", "pool", "gosched_every", "chunk_size",
                                        "task_timeout_ms", NULL };
     static const char *const pool_keys[] = { "workers", "steal_threshold", "steal_scope", NULL };
     char pool_path[160];
     memset(out, 0, sizeof *out);
-    if (!json_is_object(obj)) {
+    if (!jdoc_is_object(obj)) {
         reply_error(c, 422, "invalid", path && *path ? path : NULL, "a config must be an object");
         return -1;
     }
     if (check_keys(c, obj, path, top))
         return -1;
-    json_t *pool = json_object_get(obj, "pool");
+    const jdoc_node *pool = jdoc_get(obj, "pool");
     field_name(pool_path, sizeof pool_path, path, "pool");
-    if (pool && !json_is_null(pool)) {
-        if (!json_is_object(pool)) {
+    if (pool && !jdoc_is_null(pool)) {
+        if (!jdoc_is_object(pool)) {
             reply_error(c, 422, "invalid", pool_path, "%s must be an object", pool_path);
             return -1;
         }
@@ -376,10 +362,10 @@ int decode_config(api_call *c, json_t *obj, const char *path, tuner_config *out)
     }
     for (int f = 0; f < TUNER_CFG_NFIELDS; f++) {
         const char *name = tuner_cfg_fields[f].name;
-        json_t *src = obj;
+        const jdoc_node *src = obj;
         const char *sub = path;
         if (strncmp(name, "pool.", 5) == 0) {
-            if (!pool || json_is_null(pool))
+            if (!pool || jdoc_is_null(pool))
                 continue;
             src = pool;
             sub = pool_path;
@@ -440,13 +426,13 @@ json_t *json_policy(const tuner_policy *p)
     return o;
 }
 
-int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
+int decode_policy(api_call *c, const jdoc_node *obj, tuner_policy *out)
 {
     memset(out, 0, sizeof *out);
     /* Unknown sections and keys first, so a typo is named. */
-    const char *sk;
-    json_t *sec;
-    json_object_foreach(obj, sk, sec) {
+    const jdoc_node *skey, *sec;
+    jdoc_object_foreach(obj, skey, sec) {
+        const char *sk = jdoc_str(skey);
         bool known = false;
         for (int f = 0; f < TUNER_POL_NFIELDS && !known; f++)
             known = strcmp(tuner_pol_fields[f].section, sk) == 0;
@@ -454,13 +440,13 @@ int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
             reply_error(c, 422, "invalid", sk, "unknown policy section %s", sk);
             return -1;
         }
-        if (!json_is_object(sec)) {
+        if (!jdoc_is_object(sec)) {
             reply_error(c, 422, "invalid", sk, "%s must be an object", sk);
             return -1;
         }
-        const char *k;
-        json_t *v;
-        json_object_foreach(sec, k, v) {
+        const jdoc_node *key, *v;
+        jdoc_object_foreach(sec, key, v) {
+            const char *k = jdoc_str(key);
             bool kk = false;
             for (int f = 0; f < TUNER_POL_NFIELDS && !kk; f++)
                 kk = strcmp(tuner_pol_fields[f].section, sk) == 0 &&
@@ -475,8 +461,8 @@ int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
     }
     for (int f = 0; f < TUNER_POL_NFIELDS; f++) {
         const tuner_pol_field_info *fi = &tuner_pol_fields[f];
-        json_t *s = json_object_get(obj, fi->section);
-        json_t *v = s ? json_object_get(s, fi->key) : NULL;
+        const jdoc_node *s = jdoc_get(obj, fi->section);
+        const jdoc_node *v = jdoc_get(s, fi->key);
         if (!v)
             continue;
         char name[160];
@@ -485,22 +471,22 @@ int decode_policy(api_call *c, json_t *obj, tuner_policy *out)
         bool present;
         switch (fi->type) {
         case TUNER_POL_BOOL:
-            if (!json_is_boolean(v)) {
+            if (!jdoc_is_boolean(v)) {
                 reply_error(c, 422, "invalid", name, "%s must be true or false", name);
                 return -1;
             }
-            d = json_is_true(v);
+            d = jdoc_is_true(v);
             break;
         case TUNER_POL_ROUNDING:
-            if (!json_is_string(v) || tuner_rounding_parse(json_string_value(v)) < 0) {
+            if (!jdoc_is_string(v) || tuner_rounding_parse(jdoc_str(v)) < 0) {
                 reply_error(c, 422, "invalid", name,
                             "%s must be \"ceil\", \"floor\" or \"nearest\"", name);
                 return -1;
             }
-            d = tuner_rounding_parse(json_string_value(v));
+            d = tuner_rounding_parse(jdoc_str(v));
             break;
         case TUNER_POL_MODE: {
-            int m = json_is_string(v) ? store_mode_parse(json_string_value(v)) : -1;
+            int m = jdoc_is_string(v) ? store_mode_parse(jdoc_str(v)) : -1;
             if (m < 0 || m > TUNER_MODE_MAX) {
                 reply_error(c, 422, "invalid", name,
                             "%s must be \"recommend\", \"auto\" or \"pinned\"", name);

@@ -48,9 +48,10 @@ static int put_with_event(api_call *c, const char *service, const tuner_policy *
 
 void h_policy_put(api_call *c)
 {
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     tuner_policy patch, old, full;
-    if (decode_body(c, false, &body))
+    if (decode_body(c, false, &doc, &body))
         return;
     if (decode_policy(c, body, &patch))
         goto out;
@@ -68,7 +69,7 @@ void h_policy_put(api_call *c)
     if (rc == 0)
         reply_json(c, 200, json_policy(&full));
 out:
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }
 
 static int service_name(api_call *c)
@@ -104,9 +105,10 @@ void h_service_policy_get(api_call *c)
 
 void h_service_policy_put(api_call *c)
 {
-    json_t *body = NULL;
+    jdoc doc;
+    const jdoc_node *body;
     tuner_policy patch, old;
-    if (service_name(c) || decode_body(c, false, &body))
+    if (service_name(c) || decode_body(c, false, &doc, &body))
         return;
     if (decode_policy(c, body, &patch) != 0) {
         /* decode_policy replied */
@@ -121,7 +123,7 @@ void h_service_policy_put(api_call *c)
             reply_service(c, 200);
         json_decref(before);
     }
-    json_decref(body);
+    jdoc_cleanup(&doc);
 }
 
 void h_service_policy_delete(api_call *c)

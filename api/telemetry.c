@@ -179,40 +179,39 @@ static int commit(api_call *c, store_agent *facts, const unsigned present, batch
 
 /* Reads an array of 1..TUNER_MAX_PROCS queue lengths at path into out[]
  * and returns how many, or -1 after replying 422. */
-static long decode_queues(api_call *c, json_t *q, const char *path, int32_t *out)
+static long decode_queues(api_call *c, const jdoc_node *q, const char *path, int32_t *out)
 {
-    if (!json_is_array(q) || json_array_size(q) == 0 || json_array_size(q) > TUNER_MAX_PROCS) {
+    if (!jdoc_is_array(q) || jdoc_size(q) == 0 || jdoc_size(q) > TUNER_MAX_PROCS) {
         reply_error(c, 422, "invalid", path,
                     "%s must be an array of 1 to %d non-negative integers", path,
                     TUNER_MAX_PROCS);
         return -1;
     }
-    size_t n = json_array_size(q);
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(q, i);
-        if (!json_is_integer(e) || json_integer_value(e) < 0 ||
-            json_integer_value(e) > 100000000) {
+    size_t i;
+    const jdoc_node *e;
+    jdoc_array_foreach(q, i, e) {
+        if (!jdoc_is_integer(e) || jdoc_int(e) < 0 || jdoc_int(e) > 100000000) {
             reply_error(c, 422, "invalid", path,
                         "%s[%zu] must be an integer from 0 to 100000000", path, i);
             return -1;
         }
-        out[i] = (int32_t)json_integer_value(e);
+        out[i] = (int32_t)jdoc_int(e);
     }
-    return (long)n;
+    return (long)i;
 }
 
 /* Reads the optional object path.key into *obj (NULL when absent or null);
  * -1 after replying 422 when it is there but not an object with keys. */
-static int sub_object(api_call *c, json_t *js, const char *path, const char *key,
-                      const char *const *keys, char *sub, size_t sublen, json_t **obj)
+static int sub_object(api_call *c, const jdoc_node *js, const char *path, const char *key,
+                      const char *const *keys, char *sub, size_t sublen, const jdoc_node **obj)
 {
-    *obj = json_object_get(js, key);
-    if (!*obj || json_is_null(*obj)) {
+    *obj = jdoc_get(js, key);
+    if (!*obj || jdoc_is_null(*obj)) {
         *obj = NULL;
         return 0;
     }
     snprintf(sub, sublen, "%s.%s", path, key);
-    if (!json_is_object(*obj)) {
+    if (!jdoc_is_object(*obj)) {
         reply_error(c, 422, "invalid", sub, "%s must be an object", sub);
         return -1;
     }
@@ -220,12 +219,12 @@ static int sub_object(api_call *c, json_t *js, const char *path, const char *key
 }
 
 /* The worker pool a Go library agent reports with a sample. */
-static int decode_pool(api_call *c, json_t *js, const char *path, tuner_sample *s,
+static int decode_pool(api_call *c, const jdoc_node *js, const char *path, tuner_sample *s,
                        int32_t *pool)
 {
     static const char *const keys[] = { "steal_threshold", "steal_scope", "queues", NULL };
     char sub[96], qpath[112];
-    json_t *o;
+    const jdoc_node *o;
     if (sub_object(c, js, path, "pool", keys, sub, sizeof sub, &o))
         return -1;
     if (!o)
@@ -245,7 +244,7 @@ static int decode_pool(api_call *c, json_t *js, const char *path, tuner_sample *
         return -1;
     }
     snprintf(qpath, sizeof qpath, "%s.queues", sub);
-    long n = decode_queues(c, json_object_get(o, "queues"), qpath, pool);
+    long n = decode_queues(c, jdoc_get(o, "queues"), qpath, pool);
     if (n < 0)
         return -1;
     s->npool = (uint32_t)n;
@@ -255,7 +254,7 @@ static int decode_pool(api_call *c, json_t *js, const char *path, tuner_sample *
 
 /* runq and pool have room for TUNER_MAX_PROCS values each; *s points into
  * them. */
-static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
+static int decode_sample(api_call *c, const jdoc_node *js, size_t idx, tuner_sample *s,
                          int32_t *runq, int32_t *pool)
 {
     static const char *const keys[] = { "ts_ms", "gomaxprocs", "idle_procs", "threads",
@@ -264,7 +263,7 @@ static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
                                         "sched_latency_us", "gc_pause_us", "pool", NULL };
     char path[64];
     snprintf(path, sizeof path, "samples[%zu]", idx);
-    if (!json_is_object(js)) {
+    if (!jdoc_is_object(js)) {
         reply_error(c, 422, "invalid", path, "%s must be an object", path);
         return -1;
     }
@@ -301,7 +300,7 @@ static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
      * gomaxprocs (a runtime/metrics sample has no per-P queues). */
     char qpath[80];
     snprintf(qpath, sizeof qpath, "%s.local_runq", path);
-    json_t *q = json_object_get(js, "local_runq");
+    const jdoc_node *q = jdoc_get(js, "local_runq");
     if (q || s->gomaxprocs < 0) {
         long np = decode_queues(c, q, qpath, runq);
         if (np < 0)
@@ -318,7 +317,7 @@ static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
     static const char *const lkeys[] = { "p50", "p99", NULL };
     static const char *const gkeys[] = { "p99", NULL };
     char sub[96];
-    json_t *o;
+    const jdoc_node *o;
     if (sub_object(c, js, path, "sched_latency_us", lkeys, sub, sizeof sub, &o))
         return -1;
     if (o && (get_real(c, o, sub, "p50", 0, 1e12, true, &s->lat_p50_us, NULL) ||
@@ -332,11 +331,12 @@ static int decode_sample(api_call *c, json_t *js, size_t idx, tuner_sample *s,
 }
 
 /* agent.throttling: the cgroup's cumulative cpu.stat counters. */
-static int decode_throttling(api_call *c, json_t *ja, store_agent *facts, unsigned *present)
+static int decode_throttling(api_call *c, const jdoc_node *ja, store_agent *facts,
+                             unsigned *present)
 {
     static const char *const keys[] = { "periods", "throttled_periods", "throttled_us", NULL };
     char sub[32];
-    json_t *o;
+    const jdoc_node *o;
     if (sub_object(c, ja, "agent", "throttling", keys, sub, sizeof sub, &o))
         return -1;
     if (!o)
@@ -369,19 +369,20 @@ static void telemetry_json(api_call *c)
                                               "cpu_limit_source", "parent_tighter",
                                               "applied_version", "throttling",
                                               "dropped_samples", NULL };
-    json_t *root = NULL;
+    jdoc doc;
+    const jdoc_node *root;
     batch b = { 0 };
     int32_t *runq = NULL;   /* TUNER_MAX_PROCS queue lengths, then as many pool queues */
-    if (decode_body(c, false, &root))
+    if (decode_body(c, false, &doc, &root))
         return;
     /* Every sample of a push refused from here on counts as rejected. */
-    json_t *named = json_object_get(root, "samples");
-    size_t nnamed = json_is_array(named) ? json_array_size(named) : 0;
+    const jdoc_node *named = jdoc_get(root, "samples");
+    size_t nnamed = jdoc_is_array(named) ? jdoc_size(named) : 0;
     bool stored = false;
     if (check_keys(c, root, "", root_keys))
         goto out;
-    json_t *ja = json_object_get(root, "agent");
-    if (!json_is_object(ja)) {
+    const jdoc_node *ja = jdoc_get(root, "agent");
+    if (!jdoc_is_object(ja)) {
         reply_error(c, 422, "invalid", "agent", "agent must be an object with id and service");
         goto out;
     }
@@ -457,24 +458,24 @@ static void telemetry_json(api_call *c)
     }
     if (decode_throttling(c, ja, &facts, &present))
         goto out;
-    json_t *pt = json_object_get(ja, "parent_tighter");
-    if (pt && !json_is_null(pt)) {
-        if (!json_is_boolean(pt)) {
+    const jdoc_node *pt = jdoc_get(ja, "parent_tighter");
+    if (pt && !jdoc_is_null(pt)) {
+        if (!jdoc_is_boolean(pt)) {
             reply_error(c, 422, "invalid", "agent.parent_tighter",
                         "agent.parent_tighter must be true or false");
             goto out;
         }
-        facts.parent_tighter = json_is_true(pt);
+        facts.parent_tighter = jdoc_is_true(pt);
         present |= P_PARENT;
     }
 
-    json_t *js = json_object_get(root, "samples");
-    if (js && !json_is_null(js)) {
-        if (!json_is_array(js)) {
+    const jdoc_node *js = jdoc_get(root, "samples");
+    if (js && !jdoc_is_null(js)) {
+        if (!jdoc_is_array(js)) {
             reply_error(c, 422, "invalid", "samples", "samples must be an array");
             goto out;
         }
-        if (json_array_size(js) > API_MAX_SAMPLES) {
+        if (jdoc_size(js) > API_MAX_SAMPLES) {
             reply_error(c, 413, "too_large", "samples",
                         "at most %d samples per request; send smaller batches",
                         API_MAX_SAMPLES);
@@ -485,9 +486,11 @@ static void telemetry_json(api_call *c)
             reply_error(c, 500, "internal", NULL, "out of memory");
             goto out;
         }
-        for (size_t i = 0; i < json_array_size(js); i++) {
+        size_t i;
+        const jdoc_node *e;
+        jdoc_array_foreach(js, i, e) {
             tuner_sample s;
-            if (decode_sample(c, json_array_get(js, i), i, &s, runq, runq + TUNER_MAX_PROCS))
+            if (decode_sample(c, e, i, &s, runq, runq + TUNER_MAX_PROCS))
                 goto out;
             if (!batch_push(&b, &s)) {
                 reply_error(c, 500, "internal", NULL, "out of memory");
@@ -501,7 +504,7 @@ out:
                     stored ? 0 : nnamed);
     free(runq);
     batch_free(&b);
-    json_decref(root);
+    jdoc_cleanup(&doc);
 }
 
 /* ------------------------------------------------------------------ text */

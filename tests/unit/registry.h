@@ -22,6 +22,7 @@
     X(store)           \
     X(cg)              \
     X(decode)          \
+    X(jdoc)            \
     X(wait)            \
     X(agent)           \
     X(auth)            \

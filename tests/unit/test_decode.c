@@ -37,9 +37,9 @@ static const char *error_field(api_response *resp, char *buf, size_t len)
     return buf;
 }
 
-typedef int (*decoder)(api_call *c, json_t *in, char **out);
+typedef int (*decoder)(api_call *c, const jdoc_node *in, char **out);
 
-static int run_config(api_call *c, json_t *in, char **out)
+static int run_config(api_call *c, const jdoc_node *in, char **out)
 {
     tuner_config cfg;
     if (decode_config(c, in, "", &cfg))
@@ -50,7 +50,7 @@ static int run_config(api_call *c, json_t *in, char **out)
     return 0;
 }
 
-static int run_policy(api_call *c, json_t *in, char **out)
+static int run_policy(api_call *c, const jdoc_node *in, char **out)
 {
     tuner_policy p;
     if (decode_policy(c, in, &p))
@@ -74,8 +74,9 @@ static void table(const char *file, decoder dec)
         assert_non_null(tab);
         *tab = '\0';
         const char *expect = tab + 1;
-        json_t *in = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-        assert_non_null(in);
+        jdoc doc;
+        assert_int_equal(jdoc_parse(&doc, line, strlen(line), NULL), 0);
+        const jdoc_node *in = jdoc_root(&doc);
         fake f = { "application/json", NULL, NULL };
         api_request req = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
         api_response resp;
@@ -92,7 +93,7 @@ static void table(const char *file, decoder dec)
             fail_msg("%s: input %s: expected '%s', got '%s'", file, line, expect, got);
         free(out);
         free(resp.body);
-        json_decref(in);
+        jdoc_cleanup(&doc);
         cases++;
     }
     assert_true(cases >= 15);
@@ -118,9 +119,11 @@ static int body_status(const char *ctype, const char *body)
     api_response resp;
     memset(&resp, 0, sizeof resp);
     api_call c = { .req = &req, .resp = &resp };
-    json_t *j = NULL;
-    int rc = decode_body(&c, false, &j);
-    json_decref(j);
+    jdoc doc;
+    const jdoc_node *j;
+    int rc = decode_body(&c, false, &doc, &j);
+    if (rc == 0)
+        jdoc_cleanup(&doc);
     free(resp.body);
     return rc == 0 ? 200 : resp.status;
 }
@@ -139,6 +142,46 @@ static void bodies(void **state)
     assert_int_equal(body_status("application/jsonx", "{}"), 415);
     assert_int_equal(body_status("text/plain", "{}"), 415);
     assert_int_equal(body_status(NULL, "{}"), 415);
+}
+
+/* The error message decode_body gives for body (which it must refuse). */
+static void body_message(const char *body, int status, const char *want)
+{
+    fake f = { "application/json", NULL, NULL };
+    api_request req = { "POST", "/", body, strlen(body), fake_query, fake_header, &f, false };
+    api_response resp;
+    memset(&resp, 0, sizeof resp);
+    api_call c = { .req = &req, .resp = &resp };
+    jdoc doc;
+    const jdoc_node *j;
+    assert_int_equal(decode_body(&c, false, &doc, &j), -1);
+    assert_int_equal(resp.status, status);
+    json_t *e = json_loadb(resp.body, resp.len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+    if (!msg || strcmp(msg, want) != 0)
+        fail_msg("%s: expected '%s', got '%s'", body, want, msg ? msg : "(none)");
+    json_decref(e);
+    free(resp.body);
+}
+
+static void body_messages(void **state)
+{
+    (void)state;
+    body_message("{\"mode\":\"auto\",\n \"mode\":\"pinned\"}", 400,
+                 "malformed JSON at line 2 column 2: duplicate object key \"mode\"");
+    body_message("{\"a\":1} x", 400,
+                 "malformed JSON at line 1 column 9: unexpected 'x', expected the end of the "
+                 "input after the value");
+    body_message("{\"a\":9223372036854775808}", 400,
+                 "malformed JSON at line 1 column 6: too big integer");
+    body_message("[1]", 400, "the body must be a JSON object");
+    body_message("\"x\"", 400, "the body must be a JSON object");
+    char deep[200] = "{\"a\":";
+    for (int i = 0; i < 70; i++)
+        strcat(deep, "[");
+    body_message(deep, 400,
+                 "JSON over a limit at line 1 column 69: more than 64 nested arrays and objects "
+                 "(request bodies allow 64 levels of nesting and 1024 members per object)");
 }
 
 static int query_status(const char *val, long long *out)
@@ -308,15 +351,17 @@ static void errors_quote_any_bytes(void **state)
 
     /* An unknown key of many multibyte characters: its field name and
      * message are cut to fit. */
-    json_t *in = json_object();
-    assert_int_equal(json_object_set_new(in, path + 7, json_integer(1)), 0);
+    char text[1300];
+    snprintf(text, sizeof text, "{\"%s\":1}", path + 7);
+    jdoc in;
+    assert_int_equal(jdoc_parse(&in, text, strlen(text), NULL), 0);
     api_request put = { "PUT", "/", "", 0, fake_query, fake_header, &f, false };
     api_call c = { .ctx = &ctx, .req = &put, .resp = &resp };
     memset(&resp, 0, sizeof resp);
     tuner_config cfg;
-    assert_int_equal(decode_config(&c, in, "", &cfg), -1);
+    assert_int_equal(decode_config(&c, jdoc_root(&in), "", &cfg), -1);
     assert_error_json(&resp, 422, "invalid");
-    json_decref(in);
+    jdoc_cleanup(&in);
 }
 
 int test_decode(void)
@@ -325,6 +370,7 @@ int test_decode(void)
         cmocka_unit_test(config_cases),
         cmocka_unit_test(policy_cases),
         cmocka_unit_test(bodies),
+        cmocka_unit_test(body_messages),
         cmocka_unit_test(queries),
         cmocka_unit_test(ids),
         cmocka_unit_test(openapi_matches_router),

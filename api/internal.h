@@ -34,6 +34,11 @@ int check_scope(api_call *c, const char *service, const char *what);
 
 /* Replies. reply_json steals body. */
 void reply_json(api_call *c, int status, json_t *body);
+/* Replies with a JSON text made by printf from fmt, which the caller
+ * guarantees is one compact JSON value (used where building it with
+ * jansson would cost more than the request). */
+void reply_json_text(api_call *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void reply_empty(api_call *c, int status);
 /* True when the request's If-None-Match lists etag (or is "*"). */
 bool etag_matches(api_call *c, const char *etag);

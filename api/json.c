@@ -35,6 +35,23 @@ void reply_json(api_call *c, int status, json_t *body)
     set_body(c->resp, status, body ? body : json_object());
 }
 
+void reply_json_text(api_call *c, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        reply_error(c, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    c->resp->status = status;
+    c->resp->content_type = "application/json";
+    c->resp->body = text;
+    c->resp->len = (size_t)n;
+}
+
 void reply_empty(api_call *c, int status)
 {
     c->resp->status = status;

@@ -159,17 +159,29 @@ static int commit(api_call *c, store_agent *facts, const unsigned present, batch
     }
     note_applied(c, a, applied);
     deliver_pending(c->ctx, a);
+    c->resp->index = a->config_version;
+    bool send_config = a->applied_version != a->config_version &&
+                       a->nack_version != a->config_version;
+    if (!extra && !send_config) {
+        /* The answer to nearly every push, written directly: building it
+         * with jansson cost a tenth of the push (docs/performance.md). An
+         * id is [A-Za-z0-9._-]{1,128}: nothing to escape. */
+        reply_json_text(c, 200, "{\"agent\":\"%s\",\"created\":%s,\"accepted\":%zu,"
+                        "\"config_version\":%lld}", facts->id, created ? "true" : "false",
+                        b->n, (long long)a->config_version);
+        free(a);
+        return 0;
+    }
     json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "agent", facts->id, "created", created,
                           "accepted", (json_int_t)b->n, "config_version",
                           (json_int_t)a->config_version);
     if (extra)
         json_object_update_new(o, extra);
     store_version v = { 0 };
-    if (a->applied_version != a->config_version && a->nack_version != a->config_version &&
+    if (send_config &&
         (a->config_version == 0 || store_config_get(c->ctx->store, a->id, 0, &v) == 0))
         json_object_set_new(o, "config", json_version(a->id, &v));
     store_version_cleanup(&v);
-    c->resp->index = a->config_version;
     free(a);
     reply_json(c, 200, o);
     return 0;

@@ -225,7 +225,7 @@ void h_agent_config(api_call *c)
     }
     if (current_config(c, &a, &v))
         return;
-    reply_json(c, 200, json_version(a.id, &v));
+    reply_version(c, 200, a.id, &v);
     store_version_cleanup(&v);
 }
 

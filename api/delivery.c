@@ -99,10 +99,9 @@ void change_init(change *x, const store_agent *a)
     x->ch.events = x->ev;
 }
 
-static const char *own(change *x, json_t *j)
+/* Keeps text t with the change, which frees it; NULL when it cannot. */
+static const char *keep(change *x, char *t)
 {
-    char *t = json_text(j);
-    json_decref(j);
     if (t && x->ntext < sizeof x->text / sizeof x->text[0])
         x->text[x->ntext++] = t;
     else if (t) {
@@ -110,6 +109,13 @@ static const char *own(change *x, json_t *j)
         t = NULL;
     }
     return t;
+}
+
+static const char *own(change *x, json_t *j)
+{
+    char *t = json_text(j);
+    json_decref(j);
+    return keep(x, t);
 }
 
 void change_event(change *x, const char *kind, const store_agent *a, const char *actor,
@@ -137,12 +143,28 @@ void change_version(change *x, const store_agent *a, const tuner_config *from,
     x->ch.reasons = own(x, json_incref(reasons));
     json_t *before = json_pack("{s:I, s:o}", "version", (json_int_t)a->config_version,
                                "config", json_config(from));
-    json_t *after = json_pack("{s:I, s:s, s:o, s:O}", "version",
+    json_t *after = json_pack("{s:I, s:s, s:o}", "version",
                               (json_int_t)(a->config_version + 1), "source", source,
-                              "config", json_config(cfg), "reasons", reasons);
+                              "config", json_config(cfg));
     if (extra)
         json_object_update_new(after, extra);
-    change_event(x, "config_version", a, actor, now_ms, before, after);
+    size_t nev = x->ch.nevents;
+    change_event(x, "config_version", a, actor, now_ms, before, NULL);
+    /* The event's after holds the reasons too: their text, written once
+     * above, goes in as it is rather than written again (the sweep after
+     * a policy change does this for every agent of the service). */
+    char *rest = json_text(after);
+    json_decref(after);
+    char *text = NULL;
+    if (rest && x->ch.reasons && strlen(rest) > 2 &&
+        asprintf(&text, "%.*s,\"reasons\":%s}", (int)(strlen(rest) - 1), rest,
+                 x->ch.reasons) < 0)
+        text = NULL;
+    free(rest);
+    if (x->ch.nevents > nev)
+        x->ev[nev].after = keep(x, text);
+    else
+        free(text);
 }
 
 void change_free(change *x)

@@ -39,6 +39,9 @@ void reply_json(api_call *c, int status, json_t *body);
  * jansson would cost more than the request). */
 void reply_json_text(api_call *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Replies with json_version(agent, v), the stored reasons copied in as
+ * they are rather than parsed and written again. */
+void reply_version(api_call *c, int status, const char *agent, const store_version *v);
 void reply_empty(api_call *c, int status);
 /* True when the request's If-None-Match lists etag (or is "*"). */
 bool etag_matches(api_call *c, const char *etag);

@@ -721,6 +721,47 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
     return o;
 }
 
+/* True when s is a plain token (a version's source: "tuner", "operator",
+ * ...) that needs no escaping in JSON. */
+static bool plain_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+void reply_version(api_call *c, int status, const char *agent, const store_version *v)
+{
+    /* A version's reasons are stored as the JSON text they were made as.
+     * They go into the answer as they are, checked but not parsed into
+     * jansson values and written out again: this is the answer 10,000
+     * waiting agents get at once after a policy change. */
+    jdoc doc = { 0 };
+    if (!v || v->version == 0 || !v->reasons || !plain_token(v->source) ||
+        jdoc_parse(&doc, v->reasons, strlen(v->reasons), NULL) != 0 ||
+        !jdoc_is_array(jdoc_root(&doc))) {
+        jdoc_cleanup(&doc);
+        reply_json(c, status, json_version(agent, v));
+        return;
+    }
+    jdoc_cleanup(&doc);
+    json_t *cfg = json_config(&v->config);
+    char *config = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(cfg);
+    if (!config) {
+        reply_error(c, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    reply_json_text(c, status, "{\"agent\":\"%s\",\"version\":%lld,\"source\":\"%s\","
+                    "\"created_ms\":%lld,\"config\":%s,\"reasons\":%s}", agent,
+                    (long long)v->version, v->source, (long long)v->created_ms, config,
+                    v->reasons);
+    free(config);
+}
+
 json_t *json_version(const char *agent, const store_version *v)
 {
     json_t *reasons = NULL;

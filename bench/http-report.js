@@ -228,4 +228,4 @@ const failed = rows.filter((r) => r.figures.errors > 0);
 for (const r of failed)
     p(`ERRORS: ${r.scenario}, ${r.subject}: ${r.figures.errors}`);
 if (failed.length) process.exitCode = 1;
-p('etcd fsyncs every put before answering; gotuned commits each push\'s agent update durably (fsync) and its samples in batches every second; nginx reads the body and throws it away; the Pushgateway keeps the latest value per series and writes its file every second.');
+p('etcd fsyncs every put before answering; gotuned commits a new agent durably (fsync) and writes a known agent\'s samples and last-seen facts in batches, at most a second later (sooner under load), refusing with 503 rather than dropping when 100,000 wait; nginx reads the body and throws it away; the Pushgateway keeps the latest value per series and writes its file every second.');

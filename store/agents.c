@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -556,7 +557,7 @@ static void copy_fields(store_agent *a, unsigned fields, const store_agent *v)
 /* Runs one checked change inside the batch's transaction: reads the agent,
  * checks expect_version, then writes. Returns 0, -ENOENT or -ESTALE (with
  * nothing written) or -EIO (the batch must roll back). */
-static int apply_change(store *s, store_change *c, int64_t now_ms)
+static int apply_change(store *s, store_change *c, int64_t now_ms, store_agent *row)
 {
     store_agent a;
     int rc = get_agent(s, c->agent_id, &a);
@@ -594,8 +595,17 @@ static int apply_change(store *s, store_change *c, int64_t now_ms)
     rc = sq_run(s, st, "agent state update");
     for (size_t i = 0; rc == 0 && i < c->nevents; i++)
         rc = sq_event_insert(s, &c->events[i]);
-    if (rc == 0)
+    if (rc == 0) {
         c->version = a.config_version;
+        /* The row as a read would now give it: a NaN figure reads back
+         * as -1 (read_figure). */
+        double *fig[] = { &a.verify.before_lat, &a.verify.before_runq, &a.verdict.before,
+                          &a.verdict.after };
+        for (size_t i = 0; i < sizeof fig / sizeof fig[0]; i++)
+            if (isnan(*fig[i]))
+                *fig[i] = -1;
+        *row = a;
+    }
     return rc;
 }
 
@@ -608,12 +618,16 @@ int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms)
         ch[i].version = 0;
     }
 
+    /* The rows as written, cached once the batch is committed: the agents
+     * it changed are read next (a blocking query is answered, a push
+     * comes), and this spares each a read from SQLite. */
+    store_agent *rows = xmalloc(n * sizeof *rows);
     pthread_mutex_lock(&s->db_mu);
     int rc = sq_begin(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (ch[i].rc != 0)
             continue;
-        int r = apply_change(s, &ch[i], now_ms);
+        int r = apply_change(s, &ch[i], now_ms, &rows[i]);
         assert(r == 0 || r == -ENOENT || r == -ESTALE || r == -EIO);
         if (r == -EIO)
             rc = r;
@@ -624,10 +638,14 @@ int store_apply(store *s, store_change *ch, size_t n, int64_t now_ms)
         rc = sq_commit(s);
     if (rc < 0)
         sq_rollback(s);
-    for (size_t i = 0; i < n; i++)
-        if (sq_id_ok(ch[i].agent_id))
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && ch[i].rc == 0)
+            sq_row_keep(s, &rows[i]);
+        else if (sq_id_ok(ch[i].agent_id))
             sq_row_forget(s, ch[i].agent_id);
+    }
     pthread_mutex_unlock(&s->db_mu);
+    free(rows);
 
     if (rc < 0) {
         for (size_t i = 0; i < n; i++) {

@@ -676,6 +676,10 @@ test('mode auto: a version without any apply, and another when telemetry changes
     assert.ok(ev, 'a config_version event for version 2');
     assert.equal(ev.actor, 'tuner');
     assert.equal(ev.after.source, 'tuner');
+    assert.deepStrictEqual(ev.after.config, CFG2);
+    assert.ok(Array.isArray(ev.after.reasons) && ev.after.reasons.length > 0, 'the event has the reasons');
+    assert.deepStrictEqual(ev.after.reasons, vs[0].reasons, 'the same reasons as the version');
+    assert.deepStrictEqual(ev.before, { version: 1, config: CFG4 });
 
     // the guards still hold: min_interval_s 60 in service svc
     await push('md-slow', { cpu_limit: 4 });
@@ -831,6 +835,8 @@ test('verification (runq): passed records the gain; failed rolls back and cools 
     assert.ok(rb, 'a config_version event for version 3');
     assert.equal(rb.actor, 'verifier');
     assert.equal(rb.after.source, 'rollback');
+    assert.equal(rb.after.rolled_back, 2, 'the rollback\'s own members are there too');
+    assert.ok(Array.isArray(rb.after.reasons) && rb.after.reasons.length === 1, 'one reason: the verification');
 
     const rec = assertJson(await srv.get(`/api/v1/agents/${id}/recommendation`));
     const held = rec.held.filter((h) => h.guard === 'cooldown');

@@ -1779,6 +1779,13 @@ static void test_apply_fields_roundtrip(void **state)
     assert_true(a.verdict.after == 3.5);
     v.verdict = a.verdict;
     assert_state(&a, &v);
+    /* What the reads above gave (from the rows store_apply cached) is what
+     * the database holds: a new store reads the same. */
+    store_close(s);
+    s = open_store(fx, NULL);
+    store_agent fresh;
+    assert_int_equal(store_agent_get(s, "r1", &fresh), 0);
+    assert_memory_equal(&fresh, &a, sizeof a);
     store_close(s);
 }
 

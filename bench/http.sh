@@ -358,13 +358,14 @@ measure() {
         "$scenario" "$subject" "$ref" "$run" "$conns" "$((c1 - c0))" "$rss" "$line" >>"$runs"
     # shellcheck disable=SC2016  # JavaScript, not shell
     node -e '
-        const r = JSON.parse(process.argv[1]), w = r.wrk, n = w.requests || 1;
+        const r = JSON.parse(process.argv[1]), w = r.wrk, n = w.ok || 1;
         const err = w.bad_status + w.connect + w.read + w.write + w.timeout;
         console.error(`  ${r.run ? "run " + r.run : "warm-up"}  ${r.subject.padEnd(28)} ` +
             `${(n / (w.duration_us / 1e6)).toFixed(0).padStart(7)} req/s  p99 ` +
             `${(w.p99_us / 1000).toFixed(2).padStart(7)} ms  ` +
             `${(r.cpu_ticks * 1e6 / Number(process.argv[2]) / n).toFixed(1).padStart(7)} ` +
-            `CPU us/req  ${(r.rss_kb / 1024).toFixed(1)} MB` + (err ? `  ERRORS ${err}` +
+            `CPU us/req  ${(r.rss_kb / 1024).toFixed(1)} MB` +
+            (w.refused ? `  refused (503) ${w.refused}` : "") + (err ? `  ERRORS ${err}` +
             (w.first_bad ? ` (first status ${w.first_bad})` : "") : ""));
     ' "$(tail -n 1 "$runs")" "$ticks"
 }

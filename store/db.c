@@ -341,6 +341,7 @@ int store_open(const char *dir, const store_options *opt, store **out,
     pthread_condattr_destroy(&ca);
     win_table_init(&s->win);
     pending_init(&s->queue, STORE_PENDING_MAX);
+    s->wake_at = STORE_PENDING_MAX / 8;
     s->batch = xmalloc(STORE_FLUSH_BATCH * sizeof *s->batch);
 
     /* One connection, serialised by db_mu, so SQLite's own mutexes would

@@ -108,7 +108,9 @@ struct store {
     pthread_mutex_t fl_mu;      /* guards fl_stop and fl_wake */
     pthread_cond_t fl_cv;
     bool fl_stop;
-    bool fl_wake;               /* flush now: the queue passed an eighth of its cap */
+    bool fl_wake;               /* flush now: the queue reached wake_at */
+    size_t wake_at;             /* queue length that wakes the flusher early:
+                                   an eighth of the cap (win_mu) */
     atomic_bool fl_woken;       /* a wake is on its way; appends skip fl_mu */
     bool fl_running;
     pthread_t fl_thread;

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -203,7 +204,7 @@ int store_samples_append(store *s, const char *agent_id,
         }
         a->samples_total += n;
         win_mark_dirty(&s->win, a);
-        wake = s->queue.len >= s->queue.limit / 8;
+        wake = s->queue.len >= s->wake_at;
     }
     pthread_mutex_unlock(&s->win_mu);
     if (wake && s->fl_running
@@ -609,6 +610,7 @@ void store_test_pending_limit(store *s, size_t limit)
 {
     pthread_mutex_lock(&s->win_mu);
     note_drops(s, pending_set_limit(&s->queue, limit));
+    s->wake_at = SIZE_MAX;
     pthread_mutex_unlock(&s->win_mu);
 }
 

@@ -1255,6 +1255,31 @@ static void test_pending_cap(void **state)
     store_close(s);
 }
 
+/* A queue of an eighth of its cap wakes the flusher long before its
+ * interval is up. */
+static void test_flusher_wakes_early(void **state)
+{
+    fixture *fx = *state;
+    store_options o;
+    store_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    store *s = open_store(fx, &o);
+    add_agent(s, "w", "svc");
+    enum { N = 100000 / 8 };
+    append_seq(s, "w", 0, N - 1, now_ms());
+    usleep(300 * 1000);
+    assert_int_equal(store_test_pending(s, NULL), N - 1);     /* below: nothing written */
+    append_seq(s, "w", N - 1, N, now_ms());
+    size_t left = N;
+    for (int i = 0; i < 200 && left > 0; i++) {                /* 20 s at most */
+        usleep(100 * 1000);
+        left = store_test_pending(s, NULL);
+    }
+    assert_int_equal(left, 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), N);
+    store_close(s);
+}
+
 /* The in-memory encoding gives back exactly what it was given. */
 static void test_sample_encoding(void **state)
 {
@@ -2501,6 +2526,7 @@ int test_store(void)
         T(test_delete_agent),
         T(test_max_agents),
         T(test_pending_cap),
+        T(test_flusher_wakes_early),
         T(test_stats),
         T(test_census),
         T(test_census_pages),

@@ -668,11 +668,20 @@ static bool is_mime(const char *ct, const char *mime)
 void h_telemetry(api_call *c)
 {
     const char *ct = c->req->header(c->req->conn, "Content-Type");
-    if (is_mime(ct, "text/plain"))
-        telemetry_text(c);
-    else if (is_mime(ct, "application/json"))
-        telemetry_json(c);
-    else
+    bool text = is_mime(ct, "text/plain");
+    if (!text && !is_mime(ct, "application/json")) {
         reply_error(c, 415, "unsupported_media_type", NULL,
                     "telemetry takes application/json or text/plain (schedtrace output)");
+        return;
+    }
+    /* Behind on writing samples: refused before decoding, so that the CPU
+     * goes to the flusher rather than to pushes that would be refused. */
+    if (store_samples_busy(c->ctx->store)) {
+        reply_store_error(c, -EBUSY, "samples");
+        return;
+    }
+    if (text)
+        telemetry_text(c);
+    else
+        telemetry_json(c);
 }

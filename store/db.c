@@ -366,14 +366,14 @@ int store_open(const char *dir, const store_options *opt, store **out,
         ret = -EIO;
         goto fail;
     }
-    /* A 64 MiB page cache and a checkpoint every 10000 WAL pages (40 MB)
+    /* A 16 MiB page cache and a checkpoint every 10000 WAL pages (40 MB)
      * rather than SQLite's 2 MiB and 1000: the flusher's inserts land all
      * over the (agent_id, recv_ms) index, and with the defaults every batch
      * read back evicted pages (pread) and the checkpoints rewrote the same
      * pages again and again. That halved the flusher's CPU per sample
      * (docs/performance.md). */
     if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                     "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
+                     "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=10000;",
                      NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
         ret = -EIO;

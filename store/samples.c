@@ -221,6 +221,14 @@ int store_samples_append(store *s, const char *agent_id,
     return ret;
 }
 
+bool store_samples_busy(store *s)
+{
+    pthread_mutex_lock(&s->win_mu);
+    bool busy = s->queue.len >= s->queue.limit - s->queue.limit / 10;
+    pthread_mutex_unlock(&s->win_mu);
+    return busy;
+}
+
 int store_samples_window(store *s, const char *agent_id, size_t max,
                          tuner_sample **out, size_t *n)
 {

@@ -351,6 +351,11 @@ int store_policy_delete_service(store *s, const char *service,
  * wait). -EBUSY, with nothing kept, when the queue to the database would
  * pass its cap (100000 samples): the database is behind or stuck, and the
  * caller should send them again later. */
+/* True when the queue to the database is at least nine tenths full: a
+ * caller can refuse a push before decoding it (it would likely get -EBUSY
+ * anyway), leaving the CPU to the flusher. */
+bool store_samples_busy(store *s);
+
 int store_samples_append(store *s, const char *agent_id,
                          const tuner_sample *samples, size_t n);
 

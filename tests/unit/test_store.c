@@ -1241,12 +1241,15 @@ static void test_pending_cap(void **state)
     store_stats st;
     store_stats_get(s, &st);
     assert_int_equal(st.samples_refused, 3);
+    assert_false(store_samples_busy(s));                /* 8 of 10 */
     /* Two fit. */
     assert_int_equal(store_samples_append(s, "q", x, 2), 0);
+    assert_true(store_samples_busy(s));                 /* nine tenths or more */
     assert_int_equal(store_samples_append(s, "q", x + 2, 1), -EBUSY);
     /* Once written, the queue takes samples again. */
     assert_int_equal(store_flush(s), 0);
     assert_int_equal(store_test_pending(s, NULL), 0);
+    assert_false(store_samples_busy(s));
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM samples"), 10);
     assert_int_equal(store_samples_append(s, "q", x + 2, 1), 0);
     store_stats_get(s, &st);

@@ -721,18 +721,6 @@ json_t *json_agent(const store_agent *a, const tuner_sample *latest, int mode,
     return o;
 }
 
-/* True when s is a plain token (a version's source: "tuner", "operator",
- * ...) that needs no escaping in JSON. */
-static bool plain_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || *s == '_' || *s == '-'))
-            return false;
-    return true;
-}
-
 void reply_version(api_call *c, int status, const char *agent, const store_version *v)
 {
     /* A version's reasons are stored as the JSON text they were made as.
@@ -740,7 +728,9 @@ void reply_version(api_call *c, int status, const char *agent, const store_versi
      * jansson values and written out again: this is the answer 10,000
      * waiting agents get at once after a policy change. */
     jdoc doc = { 0 };
-    if (!v || v->version == 0 || !v->reasons || !plain_token(v->source) ||
+    /* A source that passes api_valid_id ([A-Za-z0-9._-]) needs no
+     * escaping in JSON. */
+    if (!v || v->version == 0 || !v->reasons || !api_valid_id(v->source) ||
         jdoc_parse(&doc, v->reasons, strlen(v->reasons), NULL) != 0 ||
         !jdoc_is_array(jdoc_root(&doc))) {
         jdoc_cleanup(&doc);

@@ -17,6 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me=jdoc.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 O=${O:-build}
 make --no-print-directory O="$O" "$O/bench/jdoc"
@@ -25,37 +27,18 @@ json=${JDOC_JSON:-$O/bench/results/jdoc.json}
 STEP_LIMIT=60
 K1=100 K2=1100
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "$me: valgrind is needed for the instruction counts (apt-get install valgrind)" >&2
-    exit 1
-fi
+need_valgrind
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gotuned-bench-jdoc.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-
-# Instructions inside function $3 over exactly $2 runs of parser $1.
-instructions() {
-    local out=$dir/callgrind.$1.$2.$3
-    if ! timeout "$STEP_LIMIT" valgrind --tool=callgrind --toggle-collect="$3" \
-            --callgrind-out-file="$out" "$bin" --parser "$1" --count "$2" 2>"$out.log"; then
-        echo "$me: callgrind run ($1, $2 parses, $3) failed:" >&2
-        cat "$out.log" >&2
-        return 1
-    fi
-    sed -n 's/^totals: *\([0-9][0-9]*\).*/\1/p' "$out"
-}
-per_parse() {
-    local a b
-    a=$(instructions "$1" "$K1" "$2")
-    b=$(instructions "$1" "$K2" "$2")
-    echo $(( (b - a) / (K2 - K1) ))
-}
 
 timeout "$STEP_LIMIT" "$bin" >"$dir/timed"
 results=()
 for p in jansson jdoc; do
     line=$(grep "^parser=$p " "$dir/timed")
     parse_fn=$([ "$p" = jdoc ] && echo jdoc_parse || echo json_loadb)
-    results+=("$line instructions=$(per_parse "$p" "one_$p") parse_instructions=$(per_parse "$p" "$parse_fn")")
+    all=$(per_call "one_$p" "$K1" "$K2" "$bin" --parser "$p")
+    parse=$(per_call "$parse_fn" "$K1" "$K2" "$bin" --parser "$p")
+    results+=("$line instructions=$all parse_instructions=$parse")
 done
 
 mkdir -p "$(dirname "$json")"

@@ -63,3 +63,39 @@ stop_server() {
     wait "$pid" 2>/dev/null || status=$?
     echo "$me: gotuned (pid $pid) stopped, exit status $status" >&2
 }
+
+# The micro-benchmarks (tuner.sh, jdoc.sh) count instructions with valgrind,
+# which `make bench` installs (scripts/deps.sh --bench).
+need_valgrind() {
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "$me: valgrind is needed for the instruction counts; as root, run" \
+            "scripts/deps.sh --bench (or make bench), which installs it" >&2
+        exit 1
+    fi
+}
+
+# per_call FN K1 K2 CMD...: the instructions callgrind counts inside
+# function FN per call, from two runs of CMD --count K1 and CMD --count K2:
+# their difference cancels what happens once (the dynamic linker, first
+# touches of memory), so the figure repeats exactly for the same build.
+# Each run is limited to STEP_LIMIT seconds; its files go to $dir.
+per_call() {
+    local fn=$1 k1=$2 k2=$3 k out total a=
+    shift 3
+    for k in "$k1" "$k2"; do
+        out=$dir/callgrind.$fn.$k
+        if ! timeout "$STEP_LIMIT" valgrind --tool=callgrind --toggle-collect="$fn" \
+                --callgrind-out-file="$out" "$@" --count "$k" 2>"$out.log"; then
+            echo "$me: callgrind run ($*, $k calls of $fn) failed:" >&2
+            cat "$out.log" >&2
+            return 1
+        fi
+        total=$(sed -n 's/^totals: *\([0-9][0-9]*\).*/\1/p' "$out")
+        if [ -z "$total" ]; then
+            echo "$me: no totals line in callgrind's output $out" >&2
+            return 1
+        fi
+        [ -z "$a" ] && a=$total
+    done
+    echo $(( (total - a) / (k2 - k1) ))
+}

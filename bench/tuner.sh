@@ -25,6 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me=tuner.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 O=${O:-build}
 make --no-print-directory O="$O" "$O/bench/tuner"
@@ -35,41 +37,12 @@ K1=10 K2=110                # evaluations of the two callgrind runs
 SIZES=(16 256)
 declare -A LIMIT_US=([16]=2 [256]=20)
 
-# valgrind is a Debian package (valgrind); as root it is installed when
-# missing, as scripts/deps.sh does for the build's packages.
-if ! command -v valgrind >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "$me: valgrind is needed for the instruction counts; install it as root with:" >&2
-        echo "  apt-get update && apt-get install -y --no-install-recommends valgrind" >&2
-        exit 1
-    fi
-    echo "$me: installing valgrind" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind \
-        </dev/null
-fi
+need_valgrind
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gotuned-bench-tuner.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# The instructions inside tuner_recommend over exactly $2 evaluations of $1 Ps.
-instructions() {
-    local out=$dir/callgrind.$1.$2 total
-    if ! timeout "$STEP_LIMIT" valgrind --tool=callgrind --toggle-collect=tuner_recommend \
-            --callgrind-out-file="$out" "$bin" --procs "$1" --count "$2" 2>"$out.log"; then
-        echo "$me: callgrind run ($1 Ps, $2 evaluations) failed:" >&2
-        cat "$out.log" >&2
-        return 1
-    fi
-    total=$(sed -n 's/^totals: *\([0-9][0-9]*\).*/\1/p' "$out")
-    if [ -z "$total" ]; then
-        echo "$me: no totals line in callgrind's output $out" >&2
-        return 1
-    fi
-    echo "$total"
-}
 
 # One "key=value ..." line per size, for the JSON writer below.
 results=()
@@ -78,13 +51,7 @@ for p in "${SIZES[@]}"; do
         echo "$me: the timed run for $p Ps failed" >&2
         exit 1
     fi
-    i1=$(instructions "$p" "$K1")
-    i2=$(instructions "$p" "$K2")
-    ipe=$(( (i2 - i1) / (K2 - K1) ))
-    if (( (i2 - i1) % (K2 - K1) != 0 )); then
-        echo "$me: note: $p Ps: $((i2 - i1)) instructions over $((K2 - K1)) evaluations" \
-            "do not divide evenly; evaluations differ slightly" >&2
-    fi
+    ipe=$(per_call tuner_recommend "$K1" "$K2" "$bin" --procs "$p")
     results+=("$line instructions=$ipe limit_us=${LIMIT_US[$p]}")
 done
 
